@@ -1,0 +1,92 @@
+"""amili_async: the async Python SDK for Amili's AutoCollect debt-collection API.
+
+Everything a user needs is importable from here; submodules are reachable but their layout may change.
+"""
+
+from ._transport import RawResponse
+from ._version import __version__
+from .auth import Auth, BasicAuth, BearerAuth, Secret, TokenProviderAuth
+from .client import AmiliClient
+from .errors import (
+    AmiliError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConfigurationError,
+    ConflictError,
+    DecodeError,
+    LockedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseTooLargeError,
+    ServerError,
+    TimeoutError,
+    TransportError,
+    UnprocessableEntityError,
+)
+from .models import (
+    Batch,
+    Case,
+    CaseHistory,
+    CollectionType,
+    Contact,
+    Creditor,
+    Distribution,
+    InvoiceStatus,
+    InvoiceType,
+    OpenEnum,
+    Organization,
+    PaymentDetails,
+    Settlement,
+    SettlementInvoice,
+    SettlementType,
+    decode_batch,
+)
+from .retry import RetryPolicy
+
+__all__ = [
+    "APIError",
+    "AmiliClient",
+    "AmiliError",
+    "Auth",
+    "AuthenticationError",
+    "BadRequestError",
+    "BasicAuth",
+    "Batch",
+    "BearerAuth",
+    "Case",
+    "CaseHistory",
+    "ClientClosedError",
+    "CollectionType",
+    "ConfigurationError",
+    "ConflictError",
+    "Contact",
+    "Creditor",
+    "DecodeError",
+    "Distribution",
+    "InvoiceStatus",
+    "InvoiceType",
+    "LockedError",
+    "NotFoundError",
+    "OpenEnum",
+    "Organization",
+    "PaymentDetails",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RawResponse",
+    "ResponseTooLargeError",
+    "RetryPolicy",
+    "Secret",
+    "ServerError",
+    "Settlement",
+    "SettlementInvoice",
+    "SettlementType",
+    "TimeoutError",
+    "TokenProviderAuth",
+    "TransportError",
+    "UnprocessableEntityError",
+    "__version__",
+    "decode_batch",
+]

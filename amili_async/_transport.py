@@ -1,0 +1,231 @@
+"""One request: URL, headers, auth, send, status -> error, body -> bytes. Retries wrap it.
+
+Everything aiohttp can raise is translated here, so nothing but :class:`~amili_async.AmiliError`
+leaves the transport. Redirects are followed by hand: the ``Authorization`` header only goes to the
+origin the user configured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import ssl
+import time
+from collections.abc import Mapping
+from typing import Final
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from . import _sansio, errors
+from ._version import __version__
+from .auth import Auth
+from .retry import RetryHook, RetryPolicy
+
+__all__ = ["RawResponse", "Transport", "default_user_agent"]
+
+logger = logging.getLogger("amili_async")
+
+MAX_REDIRECTS: Final = 5
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_FOLLOWED_METHODS: Final = frozenset({"GET", "HEAD"})
+_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def default_user_agent() -> str:
+    """``amili_async/<version> aiohttp/<version>``."""
+    return f"amili_async/{__version__} aiohttp/{aiohttp.__version__}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A successful response as received: for archiving the exact payload or reading headers.
+
+    Attributes:
+        status: The HTTP status (2xx).
+        headers: The response headers.
+        body: The body, read once, exactly as sent.
+        method: The request method.
+        url: The final request URL (after any redirect).
+        request_id: The server's request id header, if any.
+    """
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    method: str
+    url: str
+    request_id: str | None
+
+    @property
+    def content_type(self) -> str:
+        """The media type, without parameters (``application/json``)."""
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+@dataclasses.dataclass(kw_only=True)
+class Transport:
+    """Sends requests for one client over its session. Stateless apart from its configuration."""
+
+    session: aiohttp.ClientSession
+    base_url: URL
+    auth: Auth
+    retry: RetryPolicy
+    timeout: aiohttp.ClientTimeout
+    ssl: ssl.SSLContext | bool
+    user_agent: str
+    max_response_bytes: int
+    on_retry: RetryHook | None = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        idempotency_key: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> RawResponse:
+        """Send one logical request, retried as the policy allows, and return its 2xx response.
+
+        A non-idempotent method is retried only when it carries an ``idempotency_key`` (sent as
+        ``Idempotency-Key``, the same on every attempt).
+        """
+        url = self.base_url / "webapi" / "api" / path
+        if params:
+            url = url.with_query(params)
+        headers = CIMultiDict({"User-Agent": self.user_agent, "Accept": "application/json"})
+        if content_type:
+            headers["Content-Type"] = content_type
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        policy = retry or self.retry
+        if method not in _IDEMPOTENT_METHODS and idempotency_key is None:
+            policy = RetryPolicy.none()
+        async for attempt in policy.retrying(self.on_retry):
+            with attempt:
+                return await self._authorized_attempt(method, url, headers, body)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _authorized_attempt(
+        self, method: str, url: URL, headers: CIMultiDict[str], body: bytes | None
+    ) -> RawResponse:
+        """One attempt; a 401 is answered by one token refresh, which is not counted as a retry."""
+        authorization = await self.auth.authorization()
+        try:
+            return await self._attempt(method, url, headers, body, authorization)
+        except errors.AuthenticationError:
+            if not await self.auth.refresh(authorization):
+                raise
+        return await self._attempt(method, url, headers, body, await self.auth.authorization())
+
+    async def _attempt(
+        self,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+        authorization: str,
+    ) -> RawResponse:
+        started = time.perf_counter()
+        try:
+            return await self._follow(method, url, headers, body, authorization, started)
+        except errors.AmiliError:
+            raise
+        except TimeoutError as exc:  # aiohttp's timeouts subclass it
+            raise errors.TimeoutError(
+                f"request timed out ({type(exc).__name__})", method=method, url=str(url)
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise errors.ConfigurationError(f"invalid URL: {exc}", method=method) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.TransportError(
+                f"connection failed: {type(exc).__name__}: {exc}", method=method, url=str(url)
+            ) from exc
+
+    async def _follow(
+        self,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+        authorization: str,
+        started: float,
+    ) -> RawResponse:
+        origin = url
+        for _ in range(MAX_REDIRECTS + 1):
+            hop_headers = headers.copy()
+            if _sansio.same_origin(url, origin):
+                hop_headers["Authorization"] = authorization
+            async with self.session.request(
+                method,
+                url,
+                headers=hop_headers,
+                data=body,
+                allow_redirects=False,
+                timeout=self.timeout,
+                ssl=self.ssl,
+            ) as resp:
+                location = resp.headers.get("Location")
+                if resp.status in _REDIRECT_STATUSES and location and method in _FOLLOWED_METHODS:
+                    url = url.join(URL(location))
+                    continue
+                return await self._finish(method, resp, started)
+        raise errors.TransportError(
+            f"more than {MAX_REDIRECTS} redirects", method=method, url=str(url)
+        )
+
+    async def _finish(
+        self, method: str, resp: aiohttp.ClientResponse, started: float
+    ) -> RawResponse:
+        body = await self._read_body(method, resp)
+        url = str(resp.url)
+        request_id = _sansio.request_id_of(resp.headers)
+        logger.debug(
+            "%s %s -> %d (%d bytes, %.3fs)",
+            method,
+            url,
+            resp.status,
+            len(body),
+            time.perf_counter() - started,
+        )
+        if resp.status >= 400:
+            raise _sansio.error_for_status(
+                resp.status,
+                body=body.decode("utf-8", errors="replace"),
+                method=method,
+                url=url,
+                request_id=request_id,
+                retry_after=_sansio.parse_retry_after(resp.headers.get("Retry-After")),
+            )
+        return RawResponse(resp.status, resp.headers, body, method, url, request_id)
+
+    async def _read_body(self, method: str, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body, once. A declared length over the cap fails before reading; an
+        undeclared one fails as soon as the cap is passed."""
+        limit = self.max_response_bytes
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            raise self._too_large(method, resp)
+        if declared is not None:
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(method, resp)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, method: str, resp: aiohttp.ClientResponse) -> errors.ResponseTooLargeError:
+        return errors.ResponseTooLargeError(
+            f"response body is over max_response_bytes={self.max_response_bytes}",
+            status=resp.status,
+            method=method,
+            url=str(resp.url),
+            request_id=_sansio.request_id_of(resp.headers),
+        )

@@ -1,0 +1,294 @@
+"""AmiliClient: configuration, session lifecycle, and the user-facing methods."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import ssl
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+from yarl import URL
+
+from . import _sansio, errors
+from ._transport import RawResponse, Transport, default_user_agent
+from .auth import Auth, BasicAuth, BearerAuth, TokenProvider, TokenProviderAuth
+from .models import Batch
+from .models.decoding import TypedDecoder
+from .retry import RetryHook, RetryPolicy
+
+__all__ = ["AmiliClient"]
+
+T = TypeVar("T")
+
+DEFAULT_MAX_RESPONSE_BYTES = 1 << 30  # 1 GiB: a 100,000-case batch is about 160 MB
+_BATCH_DECODER = TypedDecoder(Batch)
+
+
+class AmiliClient:
+    """An async client for Amili's AutoCollect API.
+
+    Use it as an async context manager, which opens one pooled :class:`aiohttp.ClientSession` and
+    closes it on exit:
+
+    ```python
+    async with AmiliClient(base_url="https://autocollect.example", token="...") as client:
+        batch = await client.get_batch(creditor_id="923609016")
+    ```
+
+    Args:
+        base_url: The service's root URL; the SDK adds ``/webapi/api/...``. Defaults to the
+            ``AMILI_BASE_URL`` environment variable.
+        token: A static bearer token. Defaults to ``AMILI_TOKEN``.
+        username: With ``password``: HTTP Basic, the older variant of the legacy API. Default
+            ``AMILI_USERNAME`` / ``AMILI_PASSWORD``.
+        password: See ``username``.
+        token_provider: An async callable returning a bearer token. It is called on first use and
+            once more after a 401; a second 401 raises :class:`~amili_async.AuthenticationError`.
+        auth: Any :class:`~amili_async.auth.Auth` object, instead of the options above.
+        session: An :class:`aiohttp.ClientSession` to use instead of creating one. The caller owns
+            it: the client never closes it.
+        timeout: Seconds one attempt may take in all (``None``: no total limit; large batches take
+            a while to download, so the read timeout is the usual guard).
+        connect_timeout: Seconds to establish a connection.
+        read_timeout: Seconds to wait for the next bytes of a response.
+        max_connections: Size of the connection pool.
+        retry: The :class:`~amili_async.RetryPolicy` for idempotent requests.
+        max_response_bytes: Larger bodies fail with
+            :class:`~amili_async.errors.ResponseTooLargeError` (the whole body is held to decode it).
+        verify: TLS verification: ``True`` (default), ``False`` (never in production) or an
+            :class:`ssl.SSLContext` (e.g. for a private CA).
+        user_agent: Appended to the SDK's ``User-Agent`` to identify your integration.
+        trust_env: Let aiohttp read proxy settings from the environment.
+        on_retry: Called before each retry's sleep with ``(attempt, error, delay)``; for metrics.
+
+    Raises:
+        ConfigurationError: No base URL, no credentials, or conflicting credentials.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token_provider: TokenProvider | None = None,
+        auth: Auth | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = 10.0,
+        read_timeout: float | None = 60.0,
+        max_connections: int = 20,
+        retry: RetryPolicy | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify: bool | ssl.SSLContext = True,
+        user_agent: str | None = None,
+        trust_env: bool = False,
+        on_retry: RetryHook | None = None,
+    ) -> None:
+        self.base_url = _base_url(base_url or os.environ.get("AMILI_BASE_URL"))
+        self.auth = _auth(auth, token, username, password, token_provider)
+        self.retry = retry or RetryPolicy()
+        self.max_connections = max_connections
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._verify: ssl.SSLContext | bool = verify
+        self._user_agent = default_user_agent() + (f" {user_agent}" if user_agent else "")
+        self._max_response_bytes = max_response_bytes
+        self._trust_env = trust_env
+        self._on_retry = on_retry
+        self._transport: Transport | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"AmiliClient(base_url={str(self.base_url)!r}, auth={self.auth!r}, {state})"
+
+    async def __aenter__(self) -> Self:
+        self._ensure_transport()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    async def close(self) -> None:
+        """Close the session the client created (never one passed in). Closing twice is harmless."""
+        self._closed = True
+        session, self._session, self._transport = self._session, None, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def _ensure_transport(self) -> Transport:
+        if self._closed:
+            raise errors.ClientClosedError(
+                "this AmiliClient is closed; create a new one (or use `async with AmiliClient(...)`)"
+            )
+        if self._transport is None:
+            self._transport = Transport(
+                session=self._session or self._new_session(),
+                base_url=self.base_url,
+                auth=self.auth,
+                retry=self.retry,
+                timeout=self._timeout,
+                ssl=self._verify,
+                user_agent=self._user_agent,
+                max_response_bytes=self._max_response_bytes,
+                on_retry=self._on_retry,
+            )
+        return self._transport
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        # Created lazily so it binds to the running loop, not to whatever loop existed at __init__.
+        connector = aiohttp.TCPConnector(limit=self.max_connections, ssl=self._verify)
+        self._session = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RawResponse:
+        """Send a request to ``/webapi/api/<path>`` and return the raw 2xx response.
+
+        The escape hatch for endpoints the SDK does not wrap yet. GETs are retried per the client's
+        policy; other methods only when ``idempotency_key`` is given.
+        """
+        return await self._ensure_transport().request(
+            method,
+            path,
+            params=params,
+            body=body,
+            content_type=content_type,
+            idempotency_key=idempotency_key,
+        )
+
+    async def get_batch(
+        self,
+        *,
+        sender_id: str | None = None,
+        creditor_id: str | None = None,
+        customer_ref: str | None = None,
+        ledger_ref: str | None = None,
+        include_closed: bool | None = None,
+        last_settlement_id: str | None = None,
+        remittance_date: datetime.date | None = None,
+        language_code: str | None = None,
+    ) -> Batch:
+        """``GET /webapi/api/Batch``: creditors, cases and settlements, typed.
+
+        Only the parameters given are sent. ``last_settlement_id`` asks for the settlements after
+        that one (see the polling guide; :meth:`settlement_poller` does it for you).
+
+        Raises:
+            APIError: An error status (a subclass per status).
+            TransportError: The connection failed or timed out, after retries.
+            DecodeError: The body is not the documented JSON; ``.path`` says where.
+        """
+        raw = await self.get_batch_raw(
+            sender_id=sender_id,
+            creditor_id=creditor_id,
+            customer_ref=customer_ref,
+            ledger_ref=ledger_ref,
+            include_closed=include_closed,
+            last_settlement_id=last_settlement_id,
+            remittance_date=remittance_date,
+            language_code=language_code,
+        )
+        return decode_response(raw, _BATCH_DECODER)
+
+    async def get_batch_raw(self, **params: Any) -> RawResponse:
+        """Like :meth:`get_batch` (same keyword arguments) but returns the raw response, to archive
+        the exact payload or read headers. Decode it later with
+        :func:`~amili_async.decode_batch`."""
+        query = _sansio.build_query(_sansio.BATCH_PARAM_NAMES, params)
+        return await self.request("GET", "Batch", params=query)
+
+    async def ping(self) -> None:
+        """``GET /webapi/api/Ping``: returns when the service is up and the credentials work."""
+        await self.request("GET", "Ping")
+
+
+def decode_response(raw: RawResponse, decoder: TypedDecoder[T]) -> T:
+    """Decode a raw response, adding the request's context to a :class:`DecodeError`."""
+    try:
+        return decoder(raw.body)
+    except errors.DecodeError as exc:
+        if raw.content_type and "json" not in raw.content_type:
+            exc.message = f"expected JSON but got {raw.content_type!r}; {exc.message}"
+        exc.status, exc.method, exc.url, exc.request_id = (
+            raw.status,
+            raw.method,
+            raw.url,
+            raw.request_id,
+        )
+        raise
+
+
+def _base_url(value: str | None) -> URL:
+    if not value:
+        raise errors.ConfigurationError(
+            "no base URL: pass base_url=... or set AMILI_BASE_URL to the service's root URL"
+        )
+    url = URL(value.rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.host:
+        raise errors.ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
+    if url.user or url.password:
+        raise errors.ConfigurationError("put credentials in token=/username=, not in base_url")
+    return url
+
+
+def _auth(
+    auth: Auth | None,
+    token: str | None,
+    username: str | None,
+    password: str | None,
+    token_provider: TokenProvider | None,
+) -> Auth:
+    given = [x for x in (auth, token, username or password, token_provider) if x]
+    if len(given) > 1:
+        raise errors.ConfigurationError(
+            "give one of auth=, token=, username=/password= or token_provider="
+        )
+    if auth is not None:
+        return auth
+    if token_provider is not None:
+        return TokenProviderAuth(token_provider)
+    if username or password:
+        return _basic(username, password)
+    token = token or os.environ.get("AMILI_TOKEN")
+    if token:
+        return BearerAuth(token)
+    env_user, env_password = os.environ.get("AMILI_USERNAME"), os.environ.get("AMILI_PASSWORD")
+    if env_user or env_password:
+        return _basic(env_user, env_password)
+    raise errors.ConfigurationError(
+        "no credentials: pass token=... (or set AMILI_TOKEN), username=/password=, "
+        "token_provider= or auth="
+    )
+
+
+def _basic(username: str | None, password: str | None) -> BasicAuth:
+    if not (username and password):
+        raise errors.ConfigurationError("HTTP Basic needs both username and password")
+    return BasicAuth(username, password)

@@ -1,0 +1,203 @@
+"""The exception tree: every error the SDK lets a user see is an :class:`AmiliError`.
+
+```
+AmiliError
+├── ClientClosedError          the client was used after close()
+├── ConfigurationError         missing base URL or credentials, bad arguments
+├── TransportError             connection failed, reset or timed out (no usable response)
+│   └── TimeoutError
+├── ResponseTooLargeError      the body is over max_response_bytes
+├── DecodeError                a response body that is not the documented JSON
+└── APIError                   the server answered with an error status
+    ├── BadRequestError        400
+    ├── AuthenticationError    401
+    ├── PermissionDeniedError  403
+    ├── NotFoundError          404
+    ├── ConflictError          409
+    ├── UnprocessableEntityError 422
+    ├── LockedError            423
+    ├── RateLimitError         429 (``retry_after``)
+    └── ServerError            5xx
+```
+
+Messages carry the method, URL and status so a log line is actionable on its own; they never carry
+credentials (the SDK never puts a secret into a URL, and headers are not part of any message).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIError",
+    "AmiliError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "DecodeError",
+    "LockedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseTooLargeError",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "UnprocessableEntityError",
+]
+
+_BODY_EXCERPT = 500
+
+
+class AmiliError(Exception):
+    """Root of every error raised by amili_async.
+
+    Attributes:
+        message: A human readable explanation.
+        status: The HTTP status of the response, when there was one.
+        method: The HTTP method of the request, when there was one.
+        url: The URL of the request (never holds credentials).
+        request_id: The server's request id header (``X-Request-Id`` and friends), if it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.method = method
+        self.url = url
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.method and self.url:
+            parts.append(f"({self.method} {self.url})")
+        if self.request_id:
+            parts.append(f"[request id {self.request_id}]")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ClientClosedError(AmiliError):
+    """The :class:`~amili_async.AmiliClient` was used after it was closed."""
+
+
+class ConfigurationError(AmiliError):
+    """The client was configured wrongly (no base URL, no credentials, conflicting options)."""
+
+
+class TransportError(AmiliError):
+    """No usable response: the connection failed, was reset, or the body could not be read whole.
+
+    Safe to retry for idempotent requests; the default :class:`~amili_async.RetryPolicy` does.
+    """
+
+
+class ResponseTooLargeError(AmiliError):
+    """The response body is larger than the client's ``max_response_bytes`` (msgspec decodes whole
+    documents, so the cap bounds memory). Not retried."""
+
+
+class TimeoutError(TransportError):  # mirrors the builtin on purpose, in our namespace
+    """The connect or read timeout expired."""
+
+
+class DecodeError(AmiliError):
+    """The response body is not the documented JSON.
+
+    Attributes:
+        path: Where the first problem is, as a JSON path into the payload (``$.case[3].duedate``),
+            or ``$`` when the body is not JSON at all.
+        body: The raw bytes of the response, so the payload can be archived or inspected.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "$",
+        body: bytes = b"",
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, method=method, url=url, request_id=request_id)
+        self.path = path
+        self.body = body
+
+
+class APIError(AmiliError):
+    """The server answered with an error status.
+
+    Attributes:
+        body: The response body as text (decoded leniently), for the details the server gave.
+        retry_after: Seconds the server asked us to wait (``Retry-After``, on 429 and 503), if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: str = "",
+        method: str | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, method=method, url=url, request_id=request_id)
+        self.status: int = status
+        self.body = body
+        self.retry_after = retry_after
+
+    @property
+    def body_excerpt(self) -> str:
+        """The first 500 characters of the body, for log lines."""
+        return self.body[:_BODY_EXCERPT]
+
+
+class BadRequestError(APIError):
+    """400: the server rejected the request (a bad parameter, an unknown settlement cursor)."""
+
+
+class AuthenticationError(APIError):
+    """401: the credentials are missing, wrong or expired (after one token refresh, if configured)."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the credentials are valid but may not act for this sender or creditor."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource."""
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the current state."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: the request was understood but its content is invalid."""
+
+
+class LockedError(APIError):
+    """423: the resource is locked."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` holds the seconds the server asked us to wait."""
+
+
+class ServerError(APIError):
+    """5xx: the server failed. 502/503/504 (and 500 if configured) are retried for idempotent calls."""

@@ -1,0 +1,255 @@
+"""Typed models of the legacy ``GET /webapi/api/Batch`` payload.
+
+Design choices, all for exactness and speed on payloads of 100,000 cases:
+
+* Attribute names are snake_case; the wire names (lowercase legacy names such as ``idnumber``, camelCase
+  settlement names such as ``paymentAmount``) are mapped with msgspec's ``rename``/``field(name=...)``.
+* Every field may be ``null`` or missing (a .NET server writes ``null`` freely), so scalars are
+  ``T | None`` with a ``None`` default, and lists are empty rather than ``None``.
+* Money is :class:`decimal.Decimal`, exactly as sent; timestamps are :class:`datetime.datetime` (a
+  timestamp without an offset stays naive, as sent); documented UUIDs are :class:`uuid.UUID`.
+* Structs are frozen (server data is not edited in place) and ``gc=False``: they never form reference
+  cycles, and keeping millions of them out of the cyclic garbage collector is what makes decoding a
+  large batch fast while an application holds the previous one.
+* Unknown fields are ignored; unknown enum values decode (see :mod:`amili_async.models.enums`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+
+from .enums import CollectionType, InvoiceStatus, InvoiceType, SettlementType
+
+__all__ = [
+    "Batch",
+    "Case",
+    "CaseHistory",
+    "Contact",
+    "Creditor",
+    "Distribution",
+    "Organization",
+    "PaymentDetails",
+    "Settlement",
+    "SettlementInvoice",
+]
+
+if TYPE_CHECKING:
+    # Type checkers see a plain list: the SDK never hands out ``None`` for a list field.
+    NullableList = list
+else:
+
+    class _NullableListAlias:
+        """At runtime ``NullableList[X]`` is ``list[X] | None``, so msgspec accepts a ``null`` list;
+        ``__post_init__`` of the owning struct then replaces ``None`` with ``[]``."""
+
+        def __getitem__(self, item: Any) -> Any:
+            return list[item] | None
+
+    NullableList = _NullableListAlias()
+
+
+def _legacy_name(attribute: str) -> str:
+    """The legacy API's wire name: the snake_case attribute without underscores (``id_number`` ->
+    ``idnumber``)."""
+    return attribute.replace("_", "")
+
+
+_STRUCT_OPTIONS: dict[str, Any] = {"frozen": True, "gc": False, "kw_only": True}
+
+Money = decimal.Decimal
+Timestamp = datetime.datetime
+
+
+class Contact(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+    """A contact person of a creditor (``contact``) or its case handler at Amili (``casehandler``).
+
+    The ``is_*`` flags say which mailings the contact receives.
+    """
+
+    full_name: str | None = None
+    work_phone: str | None = None
+    email: str | None = None
+    is_invoice_query: bool | None = None
+    is_remittance_report: bool | None = None
+    is_order_confirmation: bool | None = None
+    is_collection_list: bool | None = None
+    is_web: bool | None = None
+
+
+class Creditor(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+    """A creditor (client of Amili) of the sender.
+
+    Attributes:
+        id_number: The creditor's organisation number; the ``creditor_id`` of requests.
+        last_settlement_id: Where settlement polling continues: the id of the last settlement in this
+            response, or the cursor that was sent when the response holds none.
+    """
+
+    id_number: str | None = None
+    parent_id_number: str | None = None
+    only_debt_collection: bool | None = None
+    vat_type: int | None = None
+    full_name: str | None = None
+    street: str | None = None
+    city: str | None = None
+    zip_code: str | None = None
+    country_code: str | None = None
+    bank_account_no: str | None = None
+    contact: Contact | None = None
+    case_handler: Contact | None = None
+    source_id: int | None = None
+    reminder_flow: int | None = None
+    debt_collection_transfer: int | None = None
+    invoice_archive: int | None = None
+    has_foreign_debtors: bool | None = None
+    has_foreign_currency: bool | None = None
+    disabled: bool | None = None
+    last_settlement_id: str | None = None
+
+
+class CaseHistory(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+    """One event in a case's history (a reminder sent, a message, a document)."""
+
+    type: int | None = None
+    logged_at: Timestamp | None = None
+    message: str | None = None
+    subject: str | None = None
+    conversation_id: str | None = None
+    attachment_id: str | None = None
+
+
+class PaymentDetails(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+    """How the debtor pays the case: amount, account and KID (Norwegian payment reference)."""
+
+    payment_value: Money | None = None
+    currency: str | None = None
+    kid: str | None = None
+    bank_account: str | None = None
+    due_date: Timestamp | None = None
+
+
+class Case(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+    """A case: one invoice of the creditor under reminder or debt collection.
+
+    Sums are ``principal + fee + interest``, each as ``original``, ``paid`` and ``remaining``.
+    ``history`` is an empty list when the server sends none.
+    """
+
+    customer_ref: str | None = None
+    customer_name: str | None = None
+    ledger_ref: str | None = None
+    reference_number: str | None = None
+    case_number: str | None = None
+    currency_code: str | None = None
+    reg_date: Timestamp | None = None
+    closure_date: Timestamp | None = None
+    is_debt_collection: bool | None = None
+    bill_date: Timestamp | None = None
+    due_date: Timestamp | None = None
+    original_sum: Money | None = None
+    paid_sum: Money | None = None
+    remaining_sum: Money | None = None
+    original_principal: Money | None = None
+    paid_principal: Money | None = None
+    remaining_principal: Money | None = None
+    original_fee: Money | None = None
+    paid_fee: Money | None = None
+    remaining_fee: Money | None = None
+    original_interest: Money | None = None
+    paid_interest: Money | None = None
+    remaining_interest: Money | None = None
+    service_description: str | None = msgspec.field(default=None, name="service_description")
+    status_code: str | None = msgspec.field(default=None, name="status_statuscode")
+    reminders: int | None = None
+    debt_collection_list: int | None = None
+    history: NullableList[CaseHistory] = msgspec.field(default_factory=list)
+    payment_details: PaymentDetails | None = msgspec.field(default=None, name="paymentDetails")
+
+    def __post_init__(self) -> None:
+        if cast("object", self.history) is None:  # a JSON null (see NullableList)
+            msgspec.structs.force_setattr(self, "history", [])
+
+
+class Distribution(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+    """How one component of a payment is split: the part Amili keeps and the part paid to the
+    creditor."""
+
+    collector: Money | None = None
+    creditor: Money | None = None
+
+
+class SettlementInvoice(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+    """The invoice a settlement pays."""
+
+    id: uuid.UUID | None = None
+    invoice_number: str | None = None
+    unique_source_invoice_id: str | None = None
+    collection_case_number: str | None = None
+    type: InvoiceType | None = None
+    status: InvoiceStatus | None = None
+    closure_date: Timestamp | None = None
+
+
+class Organization(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+    """The creditor organisation a settlement is paid to (``organization_number`` is its
+    ``id_number``)."""
+
+    id: uuid.UUID | None = None
+    organization_number: str | None = None
+    name: str | None = None
+
+
+class Settlement(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+    """One payout line to the creditor.
+
+    Attributes:
+        id: The settlement's id; the value to pass as ``last_settlement_id`` to continue after it.
+        settlement_number: Grows by one per settlement of a creditor.
+        payment_amount: The amount paid; equals the sum of the three distributions' parts.
+    """
+
+    id: uuid.UUID | None = None
+    case_number: str | None = None
+    collection_type: CollectionType | None = None
+    currency: str | None = None
+    customer_reference: str | None = None
+    exchange_rate: decimal.Decimal | None = None
+    fee_distribution: Distribution | None = None
+    interest_distribution: Distribution | None = None
+    invoice: SettlementInvoice | None = None
+    ledger_ref: str | None = None
+    organization: Organization | None = None
+    payment_amount: Money | None = None
+    principal_distribution: Distribution | None = None
+    remittance_date: Timestamp | None = None
+    settlement_date: Timestamp | None = None
+    settlement_number: int | None = None
+    settlement_type: SettlementType | None = None
+    vat: Money | None = None
+
+
+class Batch(msgspec.Struct, **_STRUCT_OPTIONS):
+    """The answer of ``GET /webapi/api/Batch``: creditors, their cases and their settlements.
+
+    The lists are empty (never ``None``) when the server sends ``null`` or leaves them out.
+    """
+
+    batch_id: str | None = msgspec.field(default=None, name="batchid")
+    offline: bool | None = None
+    creditors: NullableList[Creditor] = msgspec.field(default_factory=list, name="creditor")
+    cases: NullableList[Case] = msgspec.field(default_factory=list, name="case")
+    settlements: NullableList[Settlement] = msgspec.field(default_factory=list, name="settlement")
+
+    def __post_init__(self) -> None:
+        for name in ("creditors", "cases", "settlements"):
+            if getattr(self, name) is None:  # a JSON null (see NullableList)
+                msgspec.structs.force_setattr(self, name, [])
+
+    def creditor(self, creditor_id: str) -> Creditor | None:
+        """The creditor with this ``id_number``, or ``None``."""
+        return next((c for c in self.creditors if c.id_number == creditor_id), None)

@@ -1,0 +1,59 @@
+"""Forward-compatible string enums.
+
+The API documents a few values of each enum and says others exist. A value we do not know yet must
+not fail a whole batch, so unknown values decode to a *pseudo-member*: an instance of the enum whose
+``value`` is the string the server sent and whose :attr:`~OpenEnum.is_known` is ``False``. It still
+compares equal to that string, so code written against tomorrow's values works today.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["CollectionType", "InvoiceStatus", "InvoiceType", "OpenEnum", "SettlementType"]
+
+
+class OpenEnum(enum.StrEnum):
+    """A ``StrEnum`` that accepts values it does not list (msgspec honours ``_missing_``)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> OpenEnum | None:
+        if not isinstance(value, str):
+            return None
+        pseudo = str.__new__(cls, value)
+        pseudo._name_ = value
+        pseudo._value_ = value
+        return pseudo
+
+    @property
+    def is_known(self) -> bool:
+        """``True`` for a value this version of the SDK lists, ``False`` for one it does not."""
+        return self._value_ in type(self)._value2member_map_
+
+
+class CollectionType(OpenEnum):
+    """Settlement ``collectionType``: which collection stage produced the payment."""
+
+    REMINDER = "REMINDER"
+    DEBT_COLLECTION = "DEBT_COLLECTION"
+
+
+class SettlementType(OpenEnum):
+    """Settlement ``settlementType``."""
+
+    COLLECTOR_PAYMENT = "COLLECTOR_PAYMENT"
+
+
+class InvoiceType(OpenEnum):
+    """Settlement invoice ``type``."""
+
+    REMINDER = "REMINDER"
+    NOTICE = "NOTICE"
+    PAYMENT_REMINDER = "PAYMENT_REMINDER"
+
+
+class InvoiceStatus(OpenEnum):
+    """Settlement invoice ``status``."""
+
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"

@@ -1,0 +1,145 @@
+"""RetryPolicy: what is retried, how long to wait, and how much in total (tenacity underneath).
+
+Only idempotent requests are retried (every GET; a POST only when the caller marks it safe). Retried:
+:class:`~amili_async.TransportError` (connection failures, resets, timeouts) and the statuses in
+``retry_statuses`` (429, 502, 503, 504 by default; add 500 if your deployment's 500s are transient).
+``asyncio.CancelledError`` is never retried: the retryable errors are listed, not caught wholesale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import tenacity
+
+from .errors import AmiliError, APIError, TransportError
+
+__all__ = ["RetryPolicy"]
+
+logger = logging.getLogger("amili_async")
+
+Sleep = Callable[[float], Awaitable[None]]
+# Called before each retry's sleep with (attempt that failed, its error, seconds to sleep).
+RetryHook = Callable[[int, AmiliError, float], None]
+
+DEFAULT_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How the client retries a failed idempotent request.
+
+    Attributes:
+        max_attempts: Attempts in all, the first included (``1`` disables retries).
+        initial_backoff: The first backoff in seconds; it doubles on each retry...
+        max_backoff: ...up to this many seconds.
+        jitter: Each backoff is shortened by a random fraction up to this (0.25 = up to 25 %), so
+            many clients failing together do not retry together.
+        max_retry_after: A ``Retry-After`` up to this many seconds is waited for exactly; a longer one
+            ends the retries and the error (with ``retry_after``) reaches the caller, who can
+            schedule the work later instead of holding a task for minutes.
+        total_timeout: The time budget in seconds across all attempts and sleeps; a retry whose sleep
+            would end past it is not made.
+        retry_statuses: The HTTP statuses that are retried.
+        retry_transport_errors: Whether connection failures and timeouts are retried.
+        sleep: The coroutine used to wait (inject a fake one in tests).
+    """
+
+    max_attempts: int = 4
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    jitter: float = 0.25
+    max_retry_after: float = 60.0
+    total_timeout: float = 90.0
+    retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
+    retry_transport_errors: bool = True
+    sleep: Sleep = dataclasses.field(default=asyncio.sleep, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_attempts=1)
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """Whether ``error`` is worth another attempt under this policy."""
+        if isinstance(error, TransportError):
+            return self.retry_transport_errors
+        return isinstance(error, APIError) and error.status in self.retry_statuses
+
+    def backoff(self, retry_number: int) -> float:
+        """The jittered exponential backoff before retry number ``retry_number`` (1-based)."""
+        ceiling = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry_number - 1))
+        return ceiling * (1 - self.jitter * random.random())
+
+    def delay_for(self, error: BaseException, retry_number: int) -> float:
+        """How long to wait before the next attempt: the server's ``Retry-After`` when it sent one,
+        otherwise the backoff."""
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        return self.backoff(retry_number)
+
+    def retrying(self, on_retry: RetryHook | None = None) -> tenacity.AsyncRetrying:
+        """A tenacity controller applying this policy, for ``async for attempt in ...``."""
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(self.is_retryable),
+            wait=self._wait,
+            stop=self._stop,
+            sleep=self.sleep,
+            before_sleep=_before_sleep(on_retry),
+            reraise=True,
+        )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        return self.delay_for(_failure(state), state.attempt_number)
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.max_attempts:
+            return True
+        retry_after = getattr(_failure(state), "retry_after", None)
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return True
+        # With an injected sleep no wall time passes, so count the time slept as well.
+        elapsed = max(state.seconds_since_start or 0.0, state.idle_for)
+        return elapsed + state.upcoming_sleep > self.total_timeout
+
+
+def _failure(state: tenacity.RetryCallState) -> BaseException:
+    assert state.outcome is not None  # tenacity calls wait/stop only after an attempt
+    error = state.outcome.exception()
+    assert error is not None  # only failures are retried
+    return error
+
+
+def _before_sleep(on_retry: RetryHook | None) -> Callable[[tenacity.RetryCallState], None]:
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        error = _failure(state)
+        assert isinstance(error, AmiliError)
+        logger.info(
+            "retrying %s %s after attempt %d failed: %s; sleeping %.2fs",
+            error.method,
+            error.url,
+            state.attempt_number,
+            _reason(error),
+            state.upcoming_sleep,
+        )
+        if on_retry is not None:
+            on_retry(state.attempt_number, error, state.upcoming_sleep)
+
+    return log_retry
+
+
+def _reason(error: AmiliError) -> str:
+    if isinstance(error, APIError):
+        return f"HTTP {error.status}"
+    return f"{type(error).__name__}: {error.message}"
