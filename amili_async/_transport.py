@@ -12,7 +12,7 @@ import logging
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -23,7 +23,12 @@ from ._version import __version__
 from .auth import Auth
 from .retry import RetryHook, RetryPolicy
 
-__all__ = ["RawResponse", "Transport", "default_user_agent"]
+if TYPE_CHECKING:
+    from .models.decoding import TypedDecoder
+
+__all__ = ["RawResponse", "Transport", "decode_response", "default_user_agent"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("amili_async")
 
@@ -64,6 +69,22 @@ class RawResponse:
         return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
+def decode_response(raw: RawResponse, decoder: TypedDecoder[T]) -> T:
+    """Decode a raw response, adding the request's context to a :class:`DecodeError`."""
+    try:
+        return decoder(raw.body)
+    except errors.DecodeError as exc:
+        if raw.content_type and "json" not in raw.content_type:
+            exc.message = f"expected JSON but got {raw.content_type!r}; {exc.message}"
+        exc.status, exc.method, exc.url, exc.request_id = (
+            raw.status,
+            raw.method,
+            raw.url,
+            raw.request_id,
+        )
+        raise
+
+
 @dataclasses.dataclass(kw_only=True)
 class Transport:
     """Sends requests for one client over its session. Stateless apart from its configuration."""
@@ -88,6 +109,7 @@ class Transport:
         content_type: str | None = None,
         idempotency_key: str | None = None,
         retry: RetryPolicy | None = None,
+        on_retry: RetryHook | None = None,
     ) -> RawResponse:
         """Send one logical request, retried as the policy allows, and return its 2xx response.
 
@@ -105,7 +127,7 @@ class Transport:
         policy = retry or self.retry
         if method not in _IDEMPOTENT_METHODS and idempotency_key is None:
             policy = RetryPolicy.none()
-        async for attempt in policy.retrying(self.on_retry):
+        async for attempt in policy.retrying(_both(self.on_retry, on_retry)):
             with attempt:
                 return await self._authorized_attempt(method, url, headers, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
@@ -229,3 +251,15 @@ class Transport:
             url=str(resp.url),
             request_id=_sansio.request_id_of(resp.headers),
         )
+
+
+def _both(first: RetryHook | None, second: RetryHook | None) -> RetryHook | None:
+    """One hook that calls both (the client's and the caller's), or whichever is set."""
+    if first is None or second is None:
+        return first or second
+
+    def call_both(attempt: int, error: errors.AmiliError, delay: float) -> None:
+        first(attempt, error, delay)
+        second(attempt, error, delay)
+
+    return call_both

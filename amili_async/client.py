@@ -5,23 +5,26 @@ from __future__ import annotations
 import datetime
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 from yarl import URL
 
 from . import _sansio, errors
-from ._transport import RawResponse, Transport, default_user_agent
+from ._transport import RawResponse, Transport, decode_response, default_user_agent
 from .auth import Auth, BasicAuth, BearerAuth, TokenProvider, TokenProviderAuth
+from .fanout import BatchFanOut, CreditorBatch
 from .models import Batch
 from .models.decoding import TypedDecoder
+from .polling.poller import ErrorCallback, SettlementPoller, Start
 from .retry import RetryHook, RetryPolicy
 
-__all__ = ["AmiliClient"]
+if TYPE_CHECKING:
+    from .polling.stores import CheckpointStore
 
-T = TypeVar("T")
+__all__ = ["AmiliClient"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 30  # 1 GiB: a 100,000-case batch is about 160 MB
 _BATCH_DECODER = TypedDecoder(Batch)
@@ -224,25 +227,113 @@ class AmiliClient:
         query = _sansio.build_query(_sansio.BATCH_PARAM_NAMES, params)
         return await self.request("GET", "Batch", params=query)
 
+    def fetch_batches(
+        self,
+        creditor_ids: Iterable[str],
+        *,
+        concurrency: int = 10,
+        deadline: float | None = None,
+        **get_batch_params: Any,
+    ) -> BatchFanOut:
+        """Fetch many creditors' batches concurrently; yield each result as it completes.
+
+        ```python
+        async for result in client.fetch_batches(creditor_ids, concurrency=20):
+            if result.ok:
+                book(result.batch)
+            else:
+                log.warning("creditor %s failed: %s", result.creditor_id, result.error)
+        ```
+
+        Args:
+            creditor_ids: Any iterable of creditor ids (consumed lazily: a generator of 10,000 ids
+                is fine).
+            concurrency: At most this many requests at once (a fixed pool of workers, not a task
+                per id). Keep it at or below the client's ``max_connections``.
+            deadline: Seconds for the whole fan-out; when it passes, what is in flight is
+                cancelled and every creditor not yet fetched is yielded with a
+                :class:`~amili_async.errors.TimeoutError`.
+            **get_batch_params: Passed to every :meth:`get_batch` (``include_closed=True``, ...).
+
+        Returns:
+            An async iterator of :class:`~amili_async.fanout.CreditorBatch`, one per creditor id:
+            an error for one creditor never stops the others. Leaving the loop early cancels the
+            fetches in flight.
+        """
+        unknown = set(get_batch_params) - set(_sansio.BATCH_PARAM_NAMES) | (
+            {"creditor_id"} & set(get_batch_params)
+        )
+        if unknown:
+            raise errors.ConfigurationError(f"not a get_batch parameter here: {sorted(unknown)}")
+        self._ensure_transport()
+        return BatchFanOut(
+            self, creditor_ids, concurrency=concurrency, deadline=deadline, params=get_batch_params
+        )
+
+    async def get_batches(
+        self,
+        creditor_ids: Iterable[str],
+        *,
+        concurrency: int = 10,
+        deadline: float | None = None,
+        **get_batch_params: Any,
+    ) -> list[CreditorBatch]:
+        """Like :meth:`fetch_batches`, but wait for all and return the results in the order of
+        ``creditor_ids``."""
+        ids = list(creditor_ids)
+        by_id: dict[str, CreditorBatch] = {}
+        fan_out = self.fetch_batches(
+            ids, concurrency=concurrency, deadline=deadline, **get_batch_params
+        )
+        async with fan_out:
+            async for result in fan_out:
+                by_id[result.creditor_id] = result
+        return [by_id[creditor_id] for creditor_id in ids]
+
+    def settlement_poller(
+        self,
+        creditor_ids: Iterable[str],
+        *,
+        store: CheckpointStore,
+        interval: float = 60.0,
+        start: Start = "beginning",
+        concurrency: int = 10,
+        page_delay: float = 0.0,
+        sender_id: str | None = None,
+        on_error: ErrorCallback | None = None,
+        jitter: float = 0.1,
+        max_error_backoff: float = 900.0,
+        dedupe_window: int = 10_000,
+    ) -> SettlementPoller:
+        """A :class:`~amili_async.SettlementPoller` that pulls every new settlement of
+        ``creditor_ids``, resuming from the cursors in ``store``.
+
+        ```python
+        async with client.settlement_poller(ids, store=SQLiteCheckpointStore("cp.db")) as poller:
+            async for event in poller:
+                await book(event.settlement)
+        ```
+
+        See :class:`~amili_async.SettlementPoller` for the arguments and the delivery guarantee.
+        """
+        return SettlementPoller(
+            self,
+            creditor_ids,
+            store=store,
+            interval=interval,
+            start=start,
+            concurrency=concurrency,
+            page_delay=page_delay,
+            sender_id=sender_id,
+            on_error=on_error,
+            jitter=jitter,
+            max_error_backoff=max_error_backoff,
+            dedupe_window=dedupe_window,
+        )
+
     async def ping(self) -> None:
         """``GET /webapi/api/Ping``: returns when the service is up and the credentials work."""
         await self.request("GET", "Ping")
-
-
-def decode_response(raw: RawResponse, decoder: TypedDecoder[T]) -> T:
-    """Decode a raw response, adding the request's context to a :class:`DecodeError`."""
-    try:
-        return decoder(raw.body)
-    except errors.DecodeError as exc:
-        if raw.content_type and "json" not in raw.content_type:
-            exc.message = f"expected JSON but got {raw.content_type!r}; {exc.message}"
-        exc.status, exc.method, exc.url, exc.request_id = (
-            raw.status,
-            raw.method,
-            raw.url,
-            raw.request_id,
-        )
-        raise
 
 
 def _base_url(value: str | None) -> URL:

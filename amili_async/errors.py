@@ -4,6 +4,8 @@
 AmiliError
 ├── ClientClosedError          the client was used after close()
 ├── ConfigurationError         missing base URL or credentials, bad arguments
+├── CheckpointError            a checkpoint store that cannot be read or written safely
+├── CursorStalledError         a settlement cursor that stopped advancing while items came
 ├── TransportError             connection failed, reset or timed out (no usable response)
 │   └── TimeoutError
 ├── ResponseTooLargeError      the body is over max_response_bytes
@@ -31,9 +33,11 @@ __all__ = [
     "AmiliError",
     "AuthenticationError",
     "BadRequestError",
+    "CheckpointError",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "CursorStalledError",
     "DecodeError",
     "LockedError",
     "NotFoundError",
@@ -94,6 +98,15 @@ class ClientClosedError(AmiliError):
 
 class ConfigurationError(AmiliError):
     """The client was configured wrongly (no base URL, no credentials, conflicting options)."""
+
+
+class CheckpointError(AmiliError):
+    """A checkpoint store cannot be read or written safely (e.g. a corrupt checkpoint file)."""
+
+
+class CursorStalledError(AmiliError):
+    """The server keeps answering a settlement poll with settlements but its cursor does not move;
+    the poller stops asking that creditor (and reports it) rather than loop on the same page."""
 
 
 class TransportError(AmiliError):

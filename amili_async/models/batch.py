@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -57,6 +57,13 @@ def _legacy_name(attribute: str) -> str:
     """The legacy API's wire name: the snake_case attribute without underscores (``id_number`` ->
     ``idnumber``)."""
     return attribute.replace("_", "")
+
+
+def replace_null_lists(struct: msgspec.Struct, *names: str) -> None:
+    """Turn the ``None`` a JSON ``null`` left in ``NullableList`` fields into ``[]``."""
+    for name in names:
+        if getattr(struct, name) is None:
+            msgspec.structs.force_setattr(struct, name, [])
 
 
 _STRUCT_OPTIONS: dict[str, Any] = {"frozen": True, "gc": False, "kw_only": True}
@@ -171,8 +178,9 @@ class Case(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
     payment_details: PaymentDetails | None = msgspec.field(default=None, name="paymentDetails")
 
     def __post_init__(self) -> None:
-        if cast("object", self.history) is None:  # a JSON null (see NullableList)
-            msgspec.structs.force_setattr(self, "history", [])
+        # Inline rather than replace_null_lists(): this runs once per case, 100,000 times a batch.
+        if self.history is None:
+            msgspec.structs.force_setattr(self, "history", [])  # type: ignore[unreachable]
 
 
 class Distribution(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
@@ -246,9 +254,7 @@ class Batch(msgspec.Struct, **_STRUCT_OPTIONS):
     settlements: NullableList[Settlement] = msgspec.field(default_factory=list, name="settlement")
 
     def __post_init__(self) -> None:
-        for name in ("creditors", "cases", "settlements"):
-            if getattr(self, name) is None:  # a JSON null (see NullableList)
-                msgspec.structs.force_setattr(self, name, [])
+        replace_null_lists(self, "creditors", "cases", "settlements")
 
     def creditor(self, creditor_id: str) -> Creditor | None:
         """The creditor with this ``id_number``, or ``None``."""

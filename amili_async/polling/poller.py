@@ -1,0 +1,414 @@
+"""The settlement poller: walks each creditor's ``lastsettlementid`` forward, for months.
+
+Delivery is at-least-once with at most one re-delivery per crash:
+
+* each creditor's settlements are delivered in the server's order;
+* a creditor's cursor is saved only when the consumer is done with a settlement: when it asks for
+  the next event, or awaits :meth:`SettlementEvent.ack` (which returns once the cursor is stored);
+* so a crash while processing re-delivers that one settlement after a restart, and skips nothing;
+* ids already delivered are remembered (bounded), so a server repeating itself causes no
+  duplicates; a cursor never moves backwards.
+
+Each creditor has its own small task (fetching is bounded by a shared semaphore): a creditor that
+keeps failing is backed off and reported, and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Literal, Self
+
+from .. import _sansio, errors
+from .._transport import decode_response
+from ..models.decoding import TypedDecoder
+from ..models.polling import SettlementPage
+from .stats import CreditorStats, PollerStats
+
+if TYPE_CHECKING:
+    from ..client import AmiliClient
+    from ..models import Settlement
+    from .stores import CheckpointStore
+
+__all__ = ["ErrorCallback", "SettlementEvent", "SettlementPoller", "Start"]
+
+logger = logging.getLogger("amili_async")
+
+Start = Literal["beginning", "now"]
+ErrorCallback = Callable[[str, Exception], Awaitable[None] | None]
+
+_PAGE_DECODER: Final = TypedDecoder(SettlementPage)
+_STOP: Final = object()
+
+
+class SettlementEvent:
+    """One settlement of one creditor, handed to the consumer.
+
+    Attributes:
+        creditor_id: The creditor it was paid to.
+        settlement: The settlement.
+    """
+
+    __slots__ = ("_acked", "_cursor", "_poller", "_seq", "creditor_id", "settlement")
+
+    def __init__(
+        self,
+        poller: SettlementPoller,
+        creditor_id: str,
+        settlement: Settlement,
+        seq: int,
+        cursor: str | None,
+    ) -> None:
+        self.creditor_id = creditor_id
+        self.settlement = settlement
+        self._poller = poller
+        self._seq = seq
+        self._cursor = cursor
+        self._acked = False
+
+    @property
+    def acked(self) -> bool:
+        """Whether the cursor past this settlement has been stored."""
+        return self._acked
+
+    async def ack(self) -> None:
+        """Store the creditor's cursor past this settlement; returns once it is durable.
+
+        Acknowledging also covers the creditor's earlier settlements. Asking the poller for the
+        next event acknowledges the previous one, so call this only to commit early (e.g. in the
+        same database transaction as your booking) or when processing events out of the loop.
+        """
+        await self._poller._ack(self)
+
+    def __repr__(self) -> str:
+        s = self.settlement
+        return (
+            f"SettlementEvent(creditor_id={self.creditor_id!r}, id={s.id}, "
+            f"number={s.settlement_number}, amount={s.payment_amount} {s.currency or ''})"
+        )
+
+
+class _RecentIds:
+    """The last ``size`` settlement ids delivered for one creditor."""
+
+    __slots__ = ("_order", "_set")
+
+    def __init__(self, size: int) -> None:
+        self._order: collections.deque[uuid.UUID] = collections.deque(maxlen=size)
+        self._set: set[uuid.UUID] = set()
+
+    def __contains__(self, key: uuid.UUID) -> bool:
+        return key in self._set
+
+    def add(self, key: uuid.UUID) -> None:
+        if len(self._order) == self._order.maxlen:
+            self._set.discard(self._order[0])
+        self._order.append(key)
+        self._set.add(key)
+
+
+class _Creditor:
+    """The poller's state for one creditor."""
+
+    def __init__(self, creditor_id: str, dedupe_window: int) -> None:
+        self.creditor_id = creditor_id
+        self.loaded = False
+        self.fetch_cursor: str | None = None  # where the next request starts (runs ahead of acks)
+        self.seq = 0  # events made so far
+        self.acked_seq = 0  # events whose cursor is stored
+        self.save_lock = asyncio.Lock()
+        self.seen = _RecentIds(dedupe_window)
+
+
+class SettlementPoller:
+    """Pulls new settlements for many creditors and hands them out one event at a time.
+
+    Made by :meth:`AmiliClient.settlement_poller`:
+
+    ```python
+    store = SQLiteCheckpointStore("checkpoints.db")
+    async with client.settlement_poller(creditor_ids, store=store) as poller:
+        async for event in poller:
+            await book(event.settlement)  # the cursor is saved when you ask for the next one
+    ```
+
+    Args:
+        client: The client to poll with; its ``RetryPolicy`` retries transient failures.
+        creditor_ids: The creditors to poll.
+        store: Where cursors are saved (see :mod:`amili_async.polling.stores`).
+        interval: Seconds between polls of a creditor once it is drained (with jitter).
+        start: Where a creditor *without a saved cursor* begins: ``"beginning"`` (its first
+            settlement) or ``"now"`` (only what is paid from now on: the poller walks to the end
+            without delivering and saves that cursor). A saved cursor always wins.
+        concurrency: At most this many poll requests at once.
+        page_delay: Seconds to wait between the pages of one drain.
+        sender_id: Sent as ``senderid`` and used, with the creditor id, as the checkpoint key.
+        on_error: Called with ``(creditor_id, error)`` when a creditor's poll fails (after the
+            client's retries); sync or async.
+        jitter: Up to this fraction is added to each interval, so creditors spread out.
+        max_error_backoff: A failing creditor is retried after ``interval``, then twice that, and
+            so on up to this many seconds.
+        dedupe_window: Settlement ids remembered per creditor to drop repeats.
+    """
+
+    def __init__(
+        self,
+        client: AmiliClient,
+        creditor_ids: Iterable[str],
+        *,
+        store: CheckpointStore,
+        interval: float = 60.0,
+        start: Start = "beginning",
+        concurrency: int = 10,
+        page_delay: float = 0.0,
+        sender_id: str | None = None,
+        on_error: ErrorCallback | None = None,
+        jitter: float = 0.1,
+        max_error_backoff: float = 900.0,
+        dedupe_window: int = 10_000,
+    ) -> None:
+        if start not in ("beginning", "now"):
+            raise errors.ConfigurationError(f"start must be 'beginning' or 'now', not {start!r}")
+        if concurrency < 1 or interval < 0 or page_delay < 0:
+            raise errors.ConfigurationError("concurrency >= 1, interval >= 0, page_delay >= 0")
+        self._client = client
+        self._store = store
+        self._interval = interval
+        self._start = start
+        self._page_delay = page_delay
+        self._sender_id = sender_id
+        self._store_sender = sender_id or ""
+        self._on_error = on_error
+        self._jitter = jitter
+        self._max_error_backoff = max(max_error_backoff, interval)
+        self._fetch_slots = asyncio.Semaphore(concurrency)
+        self._creditors = {
+            cid: _Creditor(cid, dedupe_window) for cid in dict.fromkeys(creditor_ids)
+        }
+        self.stats = PollerStats(creditors={cid: CreditorStats() for cid in self._creditors})
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(2, concurrency))
+        self._buffer: collections.deque[SettlementEvent] = collections.deque()
+        self._pending: SettlementEvent | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self._stopping = False
+
+    def __repr__(self) -> str:
+        return (
+            f"SettlementPoller(creditors={len(self._creditors)}, interval={self._interval}, "
+            f"start={self._start!r}, store={self._store!r})"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._ensure_started()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def stop(self) -> None:
+        """Ask the poller to end: the ``async for`` finishes after the event in hand (which is
+        acknowledged when the loop asks for the next one). Safe to call from any task."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        if not self._queue.full():
+            self._queue.put_nowait(_STOP)
+
+    async def aclose(self) -> None:
+        """Stop and wait until every background task has ended. Unacknowledged events stay
+        unsaved: they are delivered again by the next poller on the same store."""
+        self.stop()
+        tasks, self._tasks = self._tasks, []
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _ensure_started(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._client._ensure_transport()  # fail fast on a closed client
+        self._tasks = [
+            asyncio.create_task(self._poll_creditor(state), name=f"amili-poll-{cid}")
+            for cid, state in self._creditors.items()
+        ]
+        self._tasks.append(asyncio.create_task(self._log_stats(), name="amili-poll-stats"))
+
+    # -- the consumer's side -----------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SettlementEvent:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            await self._ack(pending)  # the consumer is done with it: it asks for the next one
+        self._ensure_started()
+        while not self._buffer or self._stopping:
+            if self._stopping:
+                raise StopAsyncIteration
+            item = await self._queue.get()
+            if item is _STOP:
+                self._stopping = True
+            else:
+                self._buffer.extend(item)  # type: ignore[call-overload]
+        event = self._buffer.popleft()
+        self._pending = event
+        self.stats.settlements_delivered += 1
+        self.stats.creditors[event.creditor_id].delivered += 1
+        return event
+
+    async def _ack(self, event: SettlementEvent) -> None:
+        if event._acked:
+            return
+        state = self._creditors[event.creditor_id]
+        if event._cursor is not None and event._seq > state.acked_seq:
+            async with state.save_lock:
+                if event._seq > state.acked_seq:  # never move the cursor backwards
+                    await self._store.save(self._store_sender, event.creditor_id, event._cursor)
+                    state.acked_seq = event._seq
+        event._acked = True
+
+    # -- one creditor's loop -------------------------------------------------------------------
+
+    async def _poll_creditor(self, state: _Creditor) -> None:
+        stats = self.stats.creditors[state.creditor_id]
+        while True:
+            try:
+                await self._load(state)
+                await self._drain(state)
+            except Exception as error:  # a poller runs for months: report, back off, go on
+                await self._failed(state.creditor_id, stats, error)
+                delay = self._error_backoff(stats.consecutive_failures)
+            else:
+                delay = self._interval * (1 + self._jitter * random.random())
+            await asyncio.sleep(delay)
+
+    async def _load(self, state: _Creditor) -> None:
+        if state.loaded:
+            return
+        cursor = await self._store.load(self._store_sender, state.creditor_id)
+        if cursor is None and self._start == "now":
+            cursor = await self._walk_to_end(state.creditor_id)
+            if cursor is not None:
+                await self._store.save(self._store_sender, state.creditor_id, cursor)
+        state.fetch_cursor = cursor
+        state.loaded = True
+
+    async def _walk_to_end(self, creditor_id: str) -> str | None:
+        """The cursor past the creditor's last settlement today, delivering nothing."""
+        cursor: str | None = None
+        while True:
+            page = await self._fetch(creditor_id, cursor)
+            if not page.settlements:
+                return cursor
+            cursor = self._advance(creditor_id, cursor, page)
+
+    async def _drain(self, state: _Creditor) -> None:
+        """Fetch and queue pages until one comes back empty."""
+        while True:
+            page = await self._fetch(state.creditor_id, state.fetch_cursor)
+            if not page.settlements:
+                return
+            events = self._new_events(state, page)
+            state.fetch_cursor = self._advance(state.creditor_id, state.fetch_cursor, page)
+            if events:
+                await self._queue.put(events)
+            if self._page_delay:
+                await asyncio.sleep(self._page_delay)
+
+    async def _fetch(self, creditor_id: str, cursor: str | None) -> SettlementPage:
+        query = _sansio.build_query(
+            _sansio.BATCH_PARAM_NAMES,
+            {
+                "sender_id": self._sender_id,
+                "creditor_id": creditor_id,
+                "last_settlement_id": cursor,
+            },
+        )
+        async with self._fetch_slots:
+            raw = await self._client._ensure_transport().request(
+                "GET", "Batch", params=query, on_retry=self._count_retry
+            )
+        self.stats.requests += 1
+        page = decode_response(raw, _PAGE_DECODER)
+        self.stats.creditors[creditor_id].succeeded()
+        return page
+
+    def _count_retry(self, attempt: int, error: errors.AmiliError, delay: float) -> None:
+        self.stats.retries += 1
+
+    def _new_events(self, state: _Creditor, page: SettlementPage) -> list[SettlementEvent]:
+        events = []
+        for settlement in page.settlements:
+            key = settlement.id
+            if key is not None:
+                if key in state.seen:
+                    self.stats.duplicates_dropped += 1
+                    continue
+                state.seen.add(key)
+            state.seq += 1
+            cursor = str(key) if key is not None else None
+            events.append(SettlementEvent(self, state.creditor_id, settlement, state.seq, cursor))
+        if events and events[-1]._cursor is None:
+            events[-1]._cursor = _page_cursor(page, state.creditor_id)
+        return events
+
+    def _advance(self, creditor_id: str, cursor: str | None, page: SettlementPage) -> str:
+        """The cursor after a non-empty page; raises if the server did not move it."""
+        last_id = page.settlements[-1].id
+        new = str(last_id) if last_id is not None else _page_cursor(page, creditor_id)
+        if new is None or new == cursor:
+            raise errors.CursorStalledError(
+                f"creditor {creditor_id}: the server sent {len(page.settlements)} settlement(s) "
+                f"but the cursor did not move past {cursor!r}"
+            )
+        return new
+
+    async def _failed(self, creditor_id: str, stats: CreditorStats, error: Exception) -> None:
+        stats.failed(error)
+        self.stats.errors += 1
+        logger.warning(
+            "polling creditor %s failed (%d in a row): %s",
+            creditor_id,
+            stats.consecutive_failures,
+            error,
+        )
+        if self._on_error is None:
+            return
+        try:
+            outcome = self._on_error(creditor_id, error)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            logger.exception("on_error callback failed for creditor %s", creditor_id)
+
+    def _error_backoff(self, failures: int) -> float:
+        base = max(self._interval, 1.0)
+        return min(self._max_error_backoff, base * 2.0 ** (failures - 1))
+
+    async def _log_stats(self) -> None:
+        while True:
+            await asyncio.sleep(max(self._interval, 1.0))
+            logger.info("settlement poller: %s", self.stats.summary())
+
+
+def _page_cursor(page: SettlementPage, creditor_id: str) -> str | None:
+    """The creditor's ``lastsettlementid`` in a response, as the server wrote it."""
+    for creditor in page.creditors:
+        if creditor.id_number == creditor_id and creditor.last_settlement_id:
+            return creditor.last_settlement_id
+    return None

@@ -1,0 +1,91 @@
+"""What a settlement poller has done, as plain objects a service can export to its metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+
+__all__ = ["CreditorStats", "PollerStats"]
+
+
+@dataclasses.dataclass
+class CreditorStats:
+    """One creditor's polling health.
+
+    Attributes:
+        delivered: Settlements handed to the consumer.
+        consecutive_failures: Failed polls since the last success (the creditor is backed off).
+        last_error: The most recent failure, if any.
+        last_success_at: Wall-clock time of the last successful poll (UTC).
+    """
+
+    delivered: int = 0
+    consecutive_failures: int = 0
+    last_error: Exception | None = None
+    last_success_at: datetime.datetime | None = None
+    _last_success: float | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def lag(self) -> float | None:
+        """Seconds since the last successful poll, or ``None`` before the first one."""
+        if self._last_success is None:
+            return None
+        return time.monotonic() - self._last_success
+
+    def succeeded(self) -> None:
+        self._last_success = time.monotonic()
+        self.last_success_at = datetime.datetime.now(datetime.UTC)
+        self.consecutive_failures = 0
+
+    def failed(self, error: Exception) -> None:
+        self.consecutive_failures += 1
+        self.last_error = error
+
+
+@dataclasses.dataclass
+class PollerStats:
+    """Counters of one :class:`~amili_async.SettlementPoller` since it started.
+
+    Attributes:
+        requests: Poll requests that got a response (retries inside one request not counted).
+        retries: Retries the client made for the poller's requests.
+        settlements_delivered: Settlement events handed to the consumer.
+        duplicates_dropped: Settlements the server sent again and the poller did not re-deliver.
+        errors: Failed polls (after the client's retries), across all creditors.
+        creditors: Per-creditor health, by creditor id.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    settlements_delivered: int = 0
+    duplicates_dropped: int = 0
+    errors: int = 0
+    creditors: dict[str, CreditorStats] = dataclasses.field(default_factory=dict)
+
+    def lag(self, creditor_id: str) -> float | None:
+        """Seconds since ``creditor_id`` was last polled successfully."""
+        return self.creditors[creditor_id].lag
+
+    @property
+    def max_lag(self) -> float | None:
+        """The largest lag over all creditors (``None`` while one has never succeeded)."""
+        lags = [c.lag for c in self.creditors.values()]
+        if not lags or any(lag is None for lag in lags):
+            return None
+        return max(lag for lag in lags if lag is not None)
+
+    @property
+    def failing(self) -> list[str]:
+        """Creditors whose last poll failed."""
+        return [cid for cid, c in self.creditors.items() if c.consecutive_failures]
+
+    def summary(self) -> str:
+        """One log line."""
+        max_lag = self.max_lag
+        lag = "n/a" if max_lag is None else f"{max_lag:.1f}s"
+        return (
+            f"{self.settlements_delivered} settlements delivered, {self.requests} requests, "
+            f"{self.retries} retries, {self.errors} errors, {self.duplicates_dropped} duplicates "
+            f"dropped, {len(self.failing)}/{len(self.creditors)} creditors failing, max lag {lag}"
+        )
