@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TextIO
 
-from . import AmiliClient, FileCheckpointStore, RetryPolicy
+from . import AmiliClient, FileCheckpointStore, RetryPolicy, SettlementPoller
 from .sandbox import Fault, FaultPlan, SandboxServer
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -97,14 +97,16 @@ async def _poll(
         poller = client.settlement_poller(
             sandbox.creditor_ids, store=store, interval=0.5, concurrency=options.concurrency
         )
-        print(f"polling settlements for {options.seconds:.0f}s while the sandbox pays out", file=out)
+        print(
+            f"polling settlements for {options.seconds:.0f}s while the sandbox pays out", file=out
+        )
         sandbox.start_payouts(options.payout_rate)
         loop = asyncio.get_running_loop()
         loop.call_later(options.seconds, sandbox.stop_payouts)
         async with poller, store:
             consume = asyncio.create_task(_consume(poller, received, options, out))
             await asyncio.sleep(options.seconds)
-            await _wait_until_drained(sandbox, received, timeout=15.0)
+            await _wait_until_drained(sandbox, received, patience=15.0)
             poller.stop()
             await consume
         print(f"poller stats: {poller.stats.summary()}", file=out)
@@ -128,9 +130,9 @@ async def _consume(
 
 
 async def _wait_until_drained(
-    sandbox: SandboxServer, received: dict[str, _Received], timeout: float
+    sandbox: SandboxServer, received: dict[str, _Received], patience: float
 ) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         paid = sum(len(sandbox.ledger(cid)) for cid in sandbox.creditor_ids)
         if sum(r.count for r in received.values()) >= paid:

@@ -264,7 +264,7 @@ class SettlementPoller:
             if item is _STOP:
                 self._stopping = True
             else:
-                self._buffer.extend(item)  # type: ignore[call-overload]
+                self._buffer.extend(item)  # type: ignore[arg-type]
         event = self._buffer.popleft()
         self._pending = event
         self.stats.settlements_delivered += 1

@@ -53,9 +53,7 @@ def mod11(digits: str, weights: tuple[int, ...] | None = None) -> str | None:
 def is_valid_org_number(number: str) -> bool:
     """A 9-digit Norwegian organisation number with a valid MOD11 check digit."""
     return (
-        len(number) == 9
-        and number.isdigit()
-        and mod11(number[:8], ORG_NUMBER_WEIGHTS) == number[8]
+        len(number) == 9 and number.isdigit() and mod11(number[:8], ORG_NUMBER_WEIGHTS) == number[8]
     )
 
 

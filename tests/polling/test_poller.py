@@ -45,7 +45,9 @@ class SettlementBackend:
     """Serves each creditor's settlements after the cursor, a page at a time, with misbehaviours."""
 
     def __init__(self, ledgers: dict[str, int], page_size: int = 3) -> None:
-        self.ledgers = {c: [settlement(c, n) for n in range(1, count + 1)] for c, count in ledgers.items()}
+        self.ledgers = {
+            c: [settlement(c, n) for n in range(1, count + 1)] for c, count in ledgers.items()
+        }
         self.page_size = page_size
         self.repeat_cursor = False  # also send the cursor's own settlement again
         self.ignore_cursor: set[str] = set()
@@ -184,7 +186,9 @@ async def test_start_now_skips_what_was_paid_before(backend_client: Any) -> None
     backend = SettlementBackend({"A": 5, "B": 0})
     client, _ = await backend_client(backend)
     store = MemoryCheckpointStore()
-    async with client.settlement_poller(["A", "B"], store=store, interval=0.01, start="now") as poller:
+    async with client.settlement_poller(
+        ["A", "B"], store=store, interval=0.01, start="now"
+    ) as poller:
         for _ in range(100):  # wait (bounded) until the walk to the end has been saved
             if await store.load("", "A"):
                 break
@@ -204,7 +208,9 @@ async def test_repeated_settlements_are_dropped(backend_client: Any) -> None:
     backend = SettlementBackend({"A": 5}, page_size=2)
     backend.repeat_cursor = True  # every page starts with the previous page's last settlement
     client, _ = await backend_client(backend)
-    async with client.settlement_poller(["A"], store=MemoryCheckpointStore(), interval=0.01) as poller:
+    async with client.settlement_poller(
+        ["A"], store=MemoryCheckpointStore(), interval=0.01
+    ) as poller:
         events = await take(poller, 5)
         await asyncio.sleep(0.05)  # let it ask again: nothing new may come
         assert poller._buffer == collections_deque() and poller._queue.empty()
@@ -267,11 +273,15 @@ async def test_a_failing_creditor_is_reported_and_does_not_stop_the_others(
     assert poller.stats.lag("B") is not None and poller.stats.lag("A") is None
 
 
-async def test_transient_failures_are_retried_and_counted(backend_client: Any, fake_sleep: FakeSleep) -> None:
+async def test_transient_failures_are_retried_and_counted(
+    backend_client: Any, fake_sleep: FakeSleep
+) -> None:
     backend = SettlementBackend({"A": 2})
     backend.fail_next = [503, 502]
     client, _ = await backend_client(backend)
-    async with client.settlement_poller(["A"], store=MemoryCheckpointStore(), interval=0.01) as poller:
+    async with client.settlement_poller(
+        ["A"], store=MemoryCheckpointStore(), interval=0.01
+    ) as poller:
         events = await take(poller, 2)
     assert numbers(events) == [1, 2]
     assert poller.stats.retries == 2 and poller.stats.errors == 0
@@ -315,7 +325,9 @@ async def test_sender_id_is_sent_and_keys_the_checkpoints(backend_client: Any) -
     backend = SettlementBackend({"A": 1})
     client, seen = await backend_client(backend)
     store = MemoryCheckpointStore()
-    async with client.settlement_poller(["A"], store=store, interval=0.01, sender_id="S9") as poller:
+    async with client.settlement_poller(
+        ["A"], store=store, interval=0.01, sender_id="S9"
+    ) as poller:
         (event,) = await take(poller, 1)
         await event.ack()
     assert seen.requests[0].query["senderid"] == "S9"

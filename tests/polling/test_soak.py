@@ -93,7 +93,9 @@ async def test_crash_soak_loses_nothing_and_duplicates_at_most_once_per_crash(
     booked: list[tuple[str, str]] = []
     crashes = 0
     started = time.monotonic()
-    async with SandboxServer(creditors=4, seed=11, settlements=40, page_size=9, faults=faults) as sandbox:
+    async with SandboxServer(
+        creditors=4, seed=11, settlements=40, page_size=9, faults=faults
+    ) as sandbox:
         retry = RetryPolicy(initial_backoff=0.001, max_backoff=0.01)
         async with AmiliClient(base_url=sandbox.url, token=sandbox.token, retry=retry) as client:
             for round_number in range(ROUNDS):
@@ -107,14 +109,21 @@ async def test_crash_soak_loses_nothing_and_duplicates_at_most_once_per_crash(
                 (cid, str(s["id"])) for cid in sandbox.creditor_ids for s in sandbox.ledger(cid)
             }
             final = client.settlement_poller(sandbox.creditor_ids, store=store, interval=0.01)
-            async with final:
-                async with asyncio.timeout(10):
+
+            async def book_the_rest() -> None:
+                async with final:
                     async for event in final:
                         booked.append((event.creditor_id, str(event.settlement.id)))
-                        if set(booked) >= ledger:
-                            await event.ack()
-                            break
-            order = {cid: [str(s["id"]) for s in sandbox.ledger(cid)] for cid in sandbox.creditor_ids}
+
+            consumer = asyncio.create_task(book_the_rest())
+            async with asyncio.timeout(10):
+                while not set(booked) >= ledger:
+                    await asyncio.sleep(0.02)
+            final.stop()
+            await consumer
+            order = {
+                cid: [str(s["id"]) for s in sandbox.ledger(cid)] for cid in sandbox.creditor_ids
+            }
 
     missing = ledger - set(booked)
     duplicates = sum(n - 1 for n in Counter(booked).values())

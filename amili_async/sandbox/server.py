@@ -1,0 +1,202 @@
+"""SandboxServer: the embedded fake AutoCollect service on 127.0.0.1, for tests, demos and trying
+the SDK without credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from .faults import FaultPlan
+from .routes import RequestRecord, SandboxApp
+from .state import SandboxState
+
+__all__ = ["DEFAULT_PASSWORD", "DEFAULT_TOKEN", "DEFAULT_USERNAME", "SandboxServer"]
+
+DEFAULT_TOKEN = "sk_sandbox_amili"  # noqa: S105 - a documented, public sandbox credential
+DEFAULT_USERNAME = "sandbox"
+DEFAULT_PASSWORD = "sandbox"  # noqa: S105 - likewise
+
+
+class SandboxServer:
+    """A running sandbox: ``async with SandboxServer(creditors=20, seed=1) as sandbox:``.
+
+    Binds 127.0.0.1 on a free port (``port=0``) unless told otherwise. Give the client
+    ``base_url=sandbox.url, token=sandbox.token``.
+
+    Args:
+        creditors: How many creditors to generate.
+        seed: Seeds the data (and nothing else: faults have their own seed).
+        cases: Cases per creditor (``None``: a seeded mix of 20-200).
+        settlements: Settlements already paid per creditor (``None``: a seeded mix of 5-60).
+        page_size: At most this many settlements per creditor per response.
+        token: The bearer token accepted.
+        username: The HTTP Basic user accepted.
+        password: The HTTP Basic password accepted.
+        faults: A :class:`FaultPlan` (default: no faults); ``sandbox.faults`` can be changed live.
+        latency: Seconds added to every response.
+        host: The address to bind: keep it on loopback.
+        port: The port (0: any free one).
+        state: A prepared :class:`SandboxState` instead of generating one.
+    """
+
+    def __init__(
+        self,
+        *,
+        creditors: int = 20,
+        seed: int = 1,
+        cases: int | None = None,
+        settlements: int | None = None,
+        page_size: int = 500,
+        token: str = DEFAULT_TOKEN,
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        faults: FaultPlan | None = None,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state: SandboxState | None = None,
+    ) -> None:
+        self.state = state or SandboxState.generate(
+            creditors=creditors, cases=cases, settlements=settlements, seed=seed
+        )
+        self._app = SandboxApp(
+            state=self.state,
+            token=token,
+            username=username,
+            password=password,
+            faults=faults or FaultPlan(),
+            latency=latency,
+            page_size=page_size,
+        )
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._payouts: asyncio.Task[None] | None = None
+        self.url = ""
+
+    def __repr__(self) -> str:
+        return f"SandboxServer(url={self.url!r}, creditors={len(self.state.creditor_ids)})"
+
+    async def start(self) -> Self:
+        """Start serving; ``.url`` is set once this returns."""
+        if self._runner is not None:
+            return self
+        runner = web.AppRunner(self._app.build(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._port)
+        await site.start()
+        self._runner = runner
+        port = runner.addresses[0][1]
+        self.url = f"http://{self._host}:{port}"
+        return self
+
+    async def close(self) -> None:
+        """Stop payouts and the server. Closing twice is harmless."""
+        await self.stop_payouts_and_wait()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- what tests and demos read and steer ------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        """The bearer token the sandbox accepts."""
+        return self._app.token
+
+    @property
+    def username(self) -> str:
+        """The HTTP Basic user the sandbox accepts."""
+        return self._app.username
+
+    @property
+    def password(self) -> str:
+        """The HTTP Basic password the sandbox accepts."""
+        return self._app.password
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The fault plan, changeable while the sandbox runs."""
+        return self._app.faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        self._app.faults = plan
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every response."""
+        return self._app.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._app.latency = seconds
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request so far, oldest first."""
+        return self._app.requests
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests the sandbox was handling at once."""
+        return self._app.max_in_flight
+
+    @property
+    def creditor_ids(self) -> list[str]:
+        """The creditors' ids, in generation order."""
+        return self.state.creditor_ids
+
+    def add_settlements(self, creditor_id: str, n: int = 1) -> list[dict[str, Any]]:
+        """Pay out ``n`` new settlements to a creditor now."""
+        return self.state.add_settlements(creditor_id, n)
+
+    def ledger(self, creditor_id: str) -> list[dict[str, Any]]:
+        """Every settlement paid out to the creditor so far, in order."""
+        return self.state.ledger(creditor_id)
+
+    def start_payouts(
+        self, rate: float, creditor_ids: Iterable[str] | None = None, *, seed: int = 0
+    ) -> None:
+        """Pay out about ``rate`` settlements per second, to creditors chosen at random (seeded),
+        until :meth:`stop_payouts` or the sandbox closes."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.stop_payouts()
+        targets = list(creditor_ids or self.creditor_ids)
+        self._payouts = asyncio.create_task(self._pay_out(rate, targets, random.Random(seed)))
+
+    def stop_payouts(self) -> None:
+        """Stop paying out (what was paid stays paid)."""
+        if self._payouts is not None:
+            self._payouts.cancel()
+
+    async def stop_payouts_and_wait(self) -> None:
+        """Stop paying out and wait until the payout task has ended."""
+        task, self._payouts = self._payouts, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _pay_out(self, rate: float, creditor_ids: list[str], rng: random.Random) -> None:
+        while True:
+            await asyncio.sleep(1 / rate)
+            self.state.add_settlements(rng.choice(creditor_ids))
