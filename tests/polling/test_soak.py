@@ -109,16 +109,20 @@ async def test_crash_soak_loses_nothing_and_duplicates_at_most_once_per_crash(
                 (cid, str(s["id"])) for cid in sandbox.creditor_ids for s in sandbox.ledger(cid)
             }
             final = client.settlement_poller(sandbox.creditor_ids, store=store, interval=0.01)
+            complete = asyncio.Event()
 
             async def book_the_rest() -> None:
                 async with final:
                     async for event in final:
                         booked.append((event.creditor_id, str(event.settlement.id)))
+                        if set(booked) >= ledger:
+                            complete.set()
 
+            if set(booked) >= ledger:
+                complete.set()
             consumer = asyncio.create_task(book_the_rest())
             async with asyncio.timeout(10):
-                while not set(booked) >= ledger:
-                    await asyncio.sleep(0.02)
+                await complete.wait()
             final.stop()
             await consumer
             order = {
