@@ -145,7 +145,7 @@ class SandboxApp:
             return self._status_fault(int(fault.value), request)
         if fault is Fault.MALFORMED:
             return web.Response(
-                body=b'{"batchid": "SBX", "case": [{"casenumber": 12,, ]',
+                body=b'{"batchid": "SBX-MALFORMED", "creditor": [}',
                 content_type="application/json",
             )
         if fault is Fault.HTML:
