@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from . import _sansio, errors
@@ -35,6 +35,7 @@ logger = logging.getLogger("amili_async")
 MAX_REDIRECTS: Final = 5
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED_METHODS: Final = frozenset({"GET", "HEAD"})
+_URL_CACHE_SIZE: Final = 32
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -43,7 +44,6 @@ def default_user_agent() -> str:
     return f"amili_async/{__version__} aiohttp/{aiohttp.__version__}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class RawResponse:
     """A successful response as received: for archiving the exact payload or reading headers.
 
@@ -52,16 +52,31 @@ class RawResponse:
         headers: The response headers.
         body: The body, read once, exactly as sent.
         method: The request method.
-        url: The final request URL (after any redirect).
-        request_id: The server's request id header, if any.
     """
 
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    method: str
-    url: str
-    request_id: str | None
+    __slots__ = ("_url", "body", "headers", "method", "status")
+
+    def __init__(
+        self, status: int, headers: CIMultiDictProxy[str], body: bytes, method: str, url: URL
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.method = method
+        self._url = url
+
+    def __repr__(self) -> str:
+        return f"RawResponse({self.method} {self.url} -> {self.status}, {len(self.body)} bytes)"
+
+    @property
+    def url(self) -> str:
+        """The final request URL (after any redirect)."""
+        return str(self._url)
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's request id header, if any."""
+        return _sansio.request_id_of(self.headers)
 
     @property
     def content_type(self) -> str:
@@ -99,6 +114,17 @@ class Transport:
     max_response_bytes: int
     on_retry: RetryHook | None = None
 
+    _urls: dict[str, URL] = dataclasses.field(default_factory=dict, repr=False)
+
+    def _url_for(self, path: str) -> URL:
+        """``<base_url>/webapi/api/<path>``, built once per path."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self.base_url / "webapi" / "api" / path
+            if len(self._urls) < _URL_CACHE_SIZE:  # a few fixed paths; ids in paths are not kept
+                self._urls[path] = url
+        return url
+
     async def request(
         self,
         method: str,
@@ -116,10 +142,10 @@ class Transport:
         A non-idempotent method is retried only when it carries an ``idempotency_key`` (sent as
         ``Idempotency-Key``, the same on every attempt).
         """
-        url = self.base_url / "webapi" / "api" / path
+        url = self._url_for(path)
         if params:
             url = url.with_query(params)
-        headers = CIMultiDict({"User-Agent": self.user_agent, "Accept": "application/json"})
+        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         if idempotency_key:
@@ -127,13 +153,27 @@ class Transport:
         policy = retry or self.retry
         if method not in _IDEMPOTENT_METHODS and idempotency_key is None:
             policy = RetryPolicy.none()
+        started = time.monotonic()
+        # The first attempt runs outside tenacity: most requests succeed at once, and that path
+        # should cost nothing. A retryable failure is then replayed as tenacity's first attempt,
+        # so attempts, waits and the time budget are counted exactly as if tenacity had run it.
+        try:
+            return await self._authorized_attempt(method, url, headers, body)
+        except errors.AmiliError as error:
+            if policy.max_attempts < 2 or not policy.is_retryable(error):
+                raise
+            first_failure: errors.AmiliError | None = error
         async for attempt in policy.retrying(_both(self.on_retry, on_retry)):
             with attempt:
+                if first_failure is not None:
+                    attempt.retry_state.start_time = started
+                    failure, first_failure = first_failure, None
+                    raise failure
                 return await self._authorized_attempt(method, url, headers, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _authorized_attempt(
-        self, method: str, url: URL, headers: CIMultiDict[str], body: bytes | None
+        self, method: str, url: URL, headers: dict[str, str], body: bytes | None
     ) -> RawResponse:
         """One attempt; a 401 is answered by one token refresh, which is not counted as a retry."""
         authorization = await self.auth.authorization()
@@ -148,7 +188,7 @@ class Transport:
         self,
         method: str,
         url: URL,
-        headers: CIMultiDict[str],
+        headers: dict[str, str],
         body: bytes | None,
         authorization: str,
     ) -> RawResponse:
@@ -172,16 +212,14 @@ class Transport:
         self,
         method: str,
         url: URL,
-        headers: CIMultiDict[str],
+        headers: dict[str, str],
         body: bytes | None,
         authorization: str,
         started: float,
     ) -> RawResponse:
         origin = url
+        hop_headers = {**headers, "Authorization": authorization}
         for _ in range(MAX_REDIRECTS + 1):
-            hop_headers = headers.copy()
-            if _sansio.same_origin(url, origin):
-                hop_headers["Authorization"] = authorization
             async with self.session.request(
                 method,
                 url,
@@ -194,6 +232,8 @@ class Transport:
                 location = resp.headers.get("Location")
                 if resp.status in _REDIRECT_STATUSES and location and method in _FOLLOWED_METHODS:
                     url = url.join(URL(location))
+                    if not _sansio.same_origin(url, origin):  # credentials stay with their origin
+                        hop_headers.pop("Authorization", None)
                     continue
                 return await self._finish(method, resp, started)
         raise errors.TransportError(
@@ -204,26 +244,21 @@ class Transport:
         self, method: str, resp: aiohttp.ClientResponse, started: float
     ) -> RawResponse:
         body = await self._read_body(method, resp)
-        url = str(resp.url)
-        request_id = _sansio.request_id_of(resp.headers)
-        logger.debug(
-            "%s %s -> %d (%d bytes, %.3fs)",
-            method,
-            url,
-            resp.status,
-            len(body),
-            time.perf_counter() - started,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            elapsed = time.perf_counter() - started
+            logger.debug(
+                "%s %s -> %d (%d bytes, %.3fs)", method, resp.url, resp.status, len(body), elapsed
+            )
         if resp.status >= 400:
             raise _sansio.error_for_status(
                 resp.status,
                 body=body.decode("utf-8", errors="replace"),
                 method=method,
-                url=url,
-                request_id=request_id,
+                url=str(resp.url),
+                request_id=_sansio.request_id_of(resp.headers),
                 retry_after=_sansio.parse_retry_after(resp.headers.get("Retry-After")),
             )
-        return RawResponse(resp.status, resp.headers, body, method, url, request_id)
+        return RawResponse(resp.status, resp.headers, body, method, resp.url)
 
     async def _read_body(self, method: str, resp: aiohttp.ClientResponse) -> bytes:
         """The whole body, once. A declared length over the cap fails before reading; an

@@ -58,10 +58,11 @@ class BearerAuth:
     """A static bearer token (``Authorization: Bearer <token>``), the current legacy API's scheme."""
 
     def __init__(self, token: str | Secret) -> None:
-        self._token = token if isinstance(token, Secret) else Secret(token)
+        secret = token if isinstance(token, Secret) else Secret(token)
+        self._header = Secret(f"Bearer {secret.reveal()}")  # built once: sent on every request
 
     async def authorization(self) -> str:
-        return f"Bearer {self._token.reveal()}"
+        return self._header.reveal()
 
     async def refresh(self, rejected: str) -> bool:
         return False

@@ -20,7 +20,6 @@ import collections
 import inspect
 import logging
 import random
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Literal, Self
@@ -55,22 +54,26 @@ class SettlementEvent:
         settlement: The settlement.
     """
 
-    __slots__ = ("_acked", "_cursor", "_poller", "_seq", "creditor_id", "settlement")
+    __slots__ = ("_acked", "_creditor", "_cursor", "_poller", "_seq", "creditor_id", "settlement")
 
     def __init__(
-        self,
-        poller: SettlementPoller,
-        creditor_id: str,
-        settlement: Settlement,
-        seq: int,
-        cursor: str | None,
+        self, poller: SettlementPoller, creditor: _Creditor, settlement: Settlement, seq: int
     ) -> None:
-        self.creditor_id = creditor_id
+        self.creditor_id = creditor.creditor_id
         self.settlement = settlement
         self._poller = poller
+        self._creditor = creditor
         self._seq = seq
-        self._cursor = cursor
+        self._cursor: str | None = None  # set only when the settlement has no id of its own
         self._acked = False
+
+    @property
+    def cursor(self) -> str | None:
+        """The cursor that continues after this settlement (its id, as text)."""
+        if self._cursor is not None:
+            return self._cursor
+        settlement_id = self.settlement.id
+        return None if settlement_id is None else str(settlement_id)
 
     @property
     def acked(self) -> bool:
@@ -94,36 +97,30 @@ class SettlementEvent:
         )
 
 
-class _RecentIds:
-    """The last ``size`` settlement ids delivered for one creditor."""
-
-    __slots__ = ("_order", "_set")
-
-    def __init__(self, size: int) -> None:
-        self._order: collections.deque[uuid.UUID] = collections.deque(maxlen=size)
-        self._set: set[uuid.UUID] = set()
-
-    def __contains__(self, key: uuid.UUID) -> bool:
-        return key in self._set
-
-    def add(self, key: uuid.UUID) -> None:
-        if len(self._order) == self._order.maxlen:
-            self._set.discard(self._order[0])
-        self._order.append(key)
-        self._set.add(key)
-
-
 class _Creditor:
     """The poller's state for one creditor."""
 
-    def __init__(self, creditor_id: str, dedupe_window: int) -> None:
+    def __init__(
+        self, creditor_id: str, query: dict[str, str], dedupe_window: int, stats: CreditorStats
+    ) -> None:
         self.creditor_id = creditor_id
+        self.query = query  # the poll's query string, without the cursor
+        self.stats = stats
         self.loaded = False
         self.fetch_cursor: str | None = None  # where the next request starts (runs ahead of acks)
         self.seq = 0  # events made so far
         self.acked_seq = 0  # events whose cursor is stored
         self.save_lock = asyncio.Lock()
-        self.seen = _RecentIds(dedupe_window)
+        # The last settlement ids delivered (as ints: cheaper to hash than UUIDs), oldest first.
+        self.seen: dict[int, None] = {}
+        self.dedupe_window = dedupe_window
+
+    def remember(self, settlement_ids: list[int]) -> None:
+        """Add delivered ids; forget the oldest in bulk once twice the window is held."""
+        seen = self.seen
+        seen.update(dict.fromkeys(settlement_ids))
+        if len(seen) > 2 * self.dedupe_window:
+            self.seen = dict.fromkeys(list(seen)[-self.dedupe_window :])
 
 
 class SettlementPoller:
@@ -188,10 +185,14 @@ class SettlementPoller:
         self._jitter = jitter
         self._max_error_backoff = max(max_error_backoff, interval)
         self._fetch_slots = asyncio.Semaphore(concurrency)
-        self._creditors = {
-            cid: _Creditor(cid, dedupe_window) for cid in dict.fromkeys(creditor_ids)
-        }
-        self.stats = PollerStats(creditors={cid: CreditorStats() for cid in self._creditors})
+        self.stats = PollerStats()
+        self._creditors: dict[str, _Creditor] = {}
+        for cid in dict.fromkeys(creditor_ids):
+            self.stats.creditors[cid] = CreditorStats()
+            query = _sansio.build_query(
+                _sansio.BATCH_PARAM_NAMES, {"sender_id": sender_id, "creditor_id": cid}
+            )
+            self._creditors[cid] = _Creditor(cid, query, dedupe_window, self.stats.creditors[cid])
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(2, concurrency))
         self._buffer: collections.deque[SettlementEvent] = collections.deque()
         self._pending: SettlementEvent | None = None
@@ -268,18 +269,20 @@ class SettlementPoller:
         event = self._buffer.popleft()
         self._pending = event
         self.stats.settlements_delivered += 1
-        self.stats.creditors[event.creditor_id].delivered += 1
+        event._creditor.stats.delivered += 1
         return event
 
     async def _ack(self, event: SettlementEvent) -> None:
         if event._acked:
             return
-        state = self._creditors[event.creditor_id]
-        if event._cursor is not None and event._seq > state.acked_seq:
-            async with state.save_lock:
-                if event._seq > state.acked_seq:  # never move the cursor backwards
-                    await self._store.save(self._store_sender, event.creditor_id, event._cursor)
-                    state.acked_seq = event._seq
+        state = event._creditor
+        if event._seq > state.acked_seq:
+            cursor = event.cursor
+            if cursor is not None:
+                async with state.save_lock:
+                    if event._seq > state.acked_seq:  # never move the cursor backwards
+                        await self._store.save(self._store_sender, state.creditor_id, cursor)
+                        state.acked_seq = event._seq
         event._acked = True
 
     # -- one creditor's loop -------------------------------------------------------------------
@@ -288,7 +291,8 @@ class SettlementPoller:
         stats = self.stats.creditors[state.creditor_id]
         while True:
             try:
-                await self._load(state)
+                if not state.loaded:
+                    await self._load(state)
                 await self._drain(state)
             except Exception as error:  # a poller runs for months: report, back off, go on
                 await self._failed(state.creditor_id, stats, error)
@@ -298,8 +302,6 @@ class SettlementPoller:
             await asyncio.sleep(delay)
 
     async def _load(self, state: _Creditor) -> None:
-        if state.loaded:
-            return
         cursor = await self._store.load(self._store_sender, state.creditor_id)
         if cursor is None and self._start == "now":
             cursor = await self._walk_to_end(state.creditor_id)
@@ -345,25 +347,32 @@ class SettlementPoller:
             )
         self.stats.requests += 1
         page = decode_response(raw, _PAGE_DECODER)
-        self.stats.creditors[creditor_id].succeeded()
+        self._creditors[creditor_id].stats.succeeded()
         return page
 
     def _count_retry(self, attempt: int, error: errors.AmiliError, delay: float) -> None:
         self.stats.retries += 1
 
     def _new_events(self, state: _Creditor, page: SettlementPage) -> list[SettlementEvent]:
-        events = []
+        """Events for the settlements not delivered before (hot path: one pass, no calls per item
+        beyond the event itself)."""
+        seen = state.seen
+        fresh: list[int] = []
+        events: list[SettlementEvent] = []
+        seq = state.seq
         for settlement in page.settlements:
-            key = settlement.id
-            if key is not None:
-                if key in state.seen:
+            settlement_id = settlement.id
+            if settlement_id is not None:
+                key = settlement_id.int
+                if key in seen:
                     self.stats.duplicates_dropped += 1
                     continue
-                state.seen.add(key)
-            state.seq += 1
-            cursor = str(key) if key is not None else None
-            events.append(SettlementEvent(self, state.creditor_id, settlement, state.seq, cursor))
-        if events and events[-1]._cursor is None:
+                fresh.append(key)
+            seq += 1
+            events.append(SettlementEvent(self, state, settlement, seq))
+        state.seq = seq
+        state.remember(fresh)
+        if events and events[-1].settlement.id is None:
             events[-1]._cursor = _page_cursor(page, state.creditor_id)
         return events
 

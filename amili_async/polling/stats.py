@@ -23,8 +23,15 @@ class CreditorStats:
     delivered: int = 0
     consecutive_failures: int = 0
     last_error: Exception | None = None
-    last_success_at: datetime.datetime | None = None
-    _last_success: float | None = dataclasses.field(default=None, repr=False)
+    _last_success: float | None = dataclasses.field(default=None, repr=False)  # monotonic
+    _last_success_wall: float | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def last_success_at(self) -> datetime.datetime | None:
+        """Wall-clock time of the last successful poll (UTC)."""
+        if self._last_success_wall is None:
+            return None
+        return datetime.datetime.fromtimestamp(self._last_success_wall, datetime.UTC)
 
     @property
     def lag(self) -> float | None:
@@ -34,8 +41,9 @@ class CreditorStats:
         return time.monotonic() - self._last_success
 
     def succeeded(self) -> None:
+        # Called on every poll: two clock reads, no datetime objects.
         self._last_success = time.monotonic()
-        self.last_success_at = datetime.datetime.now(datetime.UTC)
+        self._last_success_wall = time.time()
         self.consecutive_failures = 0
 
     def failed(self, error: Exception) -> None:

@@ -1,0 +1,77 @@
+"""Collects measurements and targets, and prints them as aligned tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A goal of the performance issue: ``value`` must be at most (or at least) ``limit``."""
+
+    name: str
+    value: float
+    limit: float
+    at_most: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit if self.at_most else self.value >= self.limit
+
+    def line(self) -> str:
+        sign = "<=" if self.at_most else ">="
+        verdict = "PASS" if self.passed else "FAIL"
+        return f"  {verdict}  {self.name}: {self.value:.3g} (target {sign} {self.limit:g})"
+
+
+@dataclasses.dataclass
+class Report:
+    """Sections of rows, and the targets checked along the way."""
+
+    targets: list[Target] = dataclasses.field(default_factory=list)
+
+    def section(self, title: str) -> None:
+        print(f"\n## {title}", flush=True)
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, ["-" * w for w in widths], *rows]:
+            cells = [
+                str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            print("  " + "  ".join(cells), flush=True)
+
+    def note(self, text: str) -> None:
+        print(f"  {text}", flush=True)
+
+    def target(self, name: str, value: float, limit: float, *, at_most: bool = True) -> Target:
+        made = Target(name, value, limit, at_most)
+        self.targets.append(made)
+        print(made.line(), flush=True)
+        return made
+
+    def summary(self) -> bool:
+        print("\n## Targets")
+        for target in self.targets:
+            print(target.line())
+        failed = [t for t in self.targets if not t.passed]
+        print(f"\n{len(self.targets) - len(failed)} of {len(self.targets)} targets PASS")
+        return not failed
+
+
+def median_time(run: Callable[[], object], repeat: int) -> float:
+    """The median wall time of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"

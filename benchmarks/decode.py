@@ -1,0 +1,123 @@
+"""Decoding: ``decode_batch`` against the floors, msgspec untyped, orjson and pydantic; and the
+poller's narrow page decode against a full decode."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from amili_async import decode_batch
+from amili_async.models.decoding import TypedDecoder
+from amili_async.models.polling import SettlementPage
+from amili_async.sandbox.generator import generate_batch_payload
+
+from . import _floors
+from ._report import Report, median_time, ms
+
+Decoder = Callable[[bytes], Any]
+
+
+def decoders() -> dict[str, Decoder]:
+    """Every decoder compared, each built once."""
+    import orjson
+
+    exact = msgspec.json.Decoder(_floors.exact_floor())
+    floating = msgspec.json.Decoder(_floors.float_floor())
+    untyped = msgspec.json.Decoder()
+    pydantic_batch = _floors.pydantic_batch()
+    return {
+        "amili_async.decode_batch": decode_batch,
+        "exact floor (plain Structs, Decimal)": exact.decode,
+        "float floor (plain Structs, float)": floating.decode,
+        "msgspec untyped": untyped.decode,
+        "orjson": orjson.loads,
+        "pydantic v2 model_validate_json": pydantic_batch.model_validate_json,
+    }
+
+
+def time_decoder(decode: Decoder, payload: bytes, repeat: int, *, keep_previous: bool) -> float:
+    """Median decode time on a clean heap, or with the previous result still alive."""
+    previous: list[Any] = [decode(payload)] if keep_previous else []
+
+    def once() -> None:
+        result = decode(payload)
+        if keep_previous:
+            previous[0] = result
+
+    if not keep_previous:
+        previous.clear()
+    gc.collect()
+    return median_time(once, repeat)
+
+
+def run(report: Report, sizes: list[int], repeat: int) -> None:
+    report.section("Decode (median wall time; ratio to the exact floor under the same condition)")
+    all_decoders = decoders()
+    largest = max(sizes)
+    for size in sizes:
+        payload = generate_batch_payload(cases=size, settlements=min(size // 20, 500), seed=1)
+        report.note(f"{size:,} cases: {len(payload) / 1e6:.1f} MB")
+        rows, results = [], {}
+        for name, decode in all_decoders.items():
+            runs = 1 if ("pydantic" in name and size >= 100_000) else repeat
+            clean = time_decoder(decode, payload, runs, keep_previous=False)
+            alive = time_decoder(decode, payload, runs, keep_previous=True)
+            results[name] = (clean, alive)
+        floor_clean, floor_alive = results["exact floor (plain Structs, Decimal)"]
+        for name, (clean, alive) in results.items():
+            rows.append(
+                [
+                    name,
+                    ms(clean),
+                    f"{clean / floor_clean:.2f}x",
+                    ms(alive),
+                    f"{alive / floor_alive:.2f}x",
+                ]
+            )
+        report.table(["decoder", "clean heap", "vs floor", "previous alive", "vs floor"], rows)
+        if size == largest:
+            _decode_targets(report, size, results)
+        gc.collect()
+    _page_decode(report, repeat)
+
+
+def _decode_targets(report: Report, size: int, results: dict[str, tuple[float, float]]) -> None:
+    ours_clean, ours_alive = results["amili_async.decode_batch"]
+    floor_clean, floor_alive = results["exact floor (plain Structs, Decimal)"]
+    float_clean, float_alive = results["float floor (plain Structs, float)"]
+    pydantic_clean, _ = results["pydantic v2 model_validate_json"]
+    report.target(
+        f"decode_batch {size:,} cases vs exact floor, clean heap", ours_clean / floor_clean, 1.15
+    )
+    report.target(
+        f"decode_batch {size:,} cases vs exact floor, previous alive",
+        ours_alive / floor_alive,
+        1.15,
+    )
+    report.target(
+        f"pydantic time / decode_batch time, {size:,} cases",
+        pydantic_clean / ours_clean,
+        7.0,
+        at_most=False,
+    )
+    report.note(
+        f"price of exact money: decode_batch is {ours_clean / float_clean:.2f}x the float floor on a "
+        f"clean heap, {ours_alive / float_alive:.2f}x with the previous result alive"
+    )
+
+
+def _page_decode(report: Report, repeat: int) -> None:
+    report.section("The poller's page decode (creditor + settlements only) vs a full decode_batch")
+    payload = generate_batch_payload(cases=10_000, settlements=500, seed=2)
+    page = TypedDecoder(SettlementPage)
+    assert len(page(payload).settlements) == 500
+    full = median_time(lambda: decode_batch(payload), repeat)
+    narrow = median_time(lambda: page(payload), repeat)
+    report.table(
+        ["10,000-case page with 500 settlements", "time"],
+        [["decode_batch (everything)", ms(full)], ["SettlementPage (poller)", ms(narrow)]],
+    )
+    report.target("page decode / full decode_batch", narrow / full, 0.2)
