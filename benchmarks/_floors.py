@@ -78,6 +78,7 @@ def pydantic_model(cls: type[msgspec.Struct]) -> Any:
     definitions: dict[str, Any] = {}
     for field in msgspec.structs.fields(cls):
         annotation = _map_type(field.type, pydantic_model, decimal.Decimal)
+        spec: Any
         if field.default is msgspec.NODEFAULT:  # the list fields
             spec = pydantic.Field(default_factory=list, alias=field.encode_name)
         else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,8 +26,17 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * PAGE
 
 
+def _peak_rss() -> int:
+    """VmHWM: this process's peak RSS (``ru_maxrss`` would carry the parent's over exec)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
 def child(name: str, path: str) -> None:
-    """Runs in the fresh process: decode the payload with ``name``; print the figures as JSON."""
+    """Runs in the fresh process: decode the payload with ``name``; print the figures as JSON.
+
+    Peak is measured relative to the RSS before decoding, with the payload already read."""
     from .decode import decoders
 
     decode = decoders()[name]
@@ -38,7 +46,7 @@ def child(name: str, path: str) -> None:
     result = decode(payload)
     gc.collect()
     after = _rss()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     print(
         json.dumps({"retained": after - before, "peak": peak - before, "alive": result is not None})
     )

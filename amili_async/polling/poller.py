@@ -109,8 +109,13 @@ class _Creditor:
         self.loaded = False
         self.fetch_cursor: str | None = None  # where the next request starts (runs ahead of acks)
         self.seq = 0  # events made so far
-        self.acked_seq = 0  # events whose cursor is stored
-        self.save_lock = asyncio.Lock()
+        # Checkpointing: saves of one creditor run one at a time and always write the newest
+        # cursor asked for, so the stored cursor only moves forward (no lock on the hot path).
+        self.saved_seq = 0  # events whose cursor is stored
+        self.wanted_seq = 0
+        self.wanted_cursor = ""
+        self.saving = False
+        self.save_waiters: list[asyncio.Future[None]] = []
         # The last settlement ids delivered (as ints: cheaper to hash than UUIDs), oldest first.
         self.seen: dict[int, None] = {}
         self.dedupe_window = dedupe_window
@@ -257,7 +262,8 @@ class SettlementPoller:
         if pending is not None:
             self._pending = None
             await self._ack(pending)  # the consumer is done with it: it asks for the next one
-        self._ensure_started()
+        if not self._started:
+            self._ensure_started()
         while not self._buffer or self._stopping:
             if self._stopping:
                 raise StopAsyncIteration
@@ -273,17 +279,47 @@ class SettlementPoller:
         return event
 
     async def _ack(self, event: SettlementEvent) -> None:
+        # The hot path of the poller: runs once per settlement, so it stays flat.
         if event._acked:
             return
         state = event._creditor
-        if event._seq > state.acked_seq:
-            cursor = event.cursor
+        seq = event._seq
+        if seq > state.saved_seq:
+            cursor = event._cursor
+            if cursor is None and event.settlement.id is not None:
+                cursor = str(event.settlement.id)
             if cursor is not None:
-                async with state.save_lock:
-                    if event._seq > state.acked_seq:  # never move the cursor backwards
+                if seq > state.wanted_seq:
+                    state.wanted_seq, state.wanted_cursor = seq, cursor
+                if state.saving or state.save_waiters:
+                    await self._store_through(state, seq)
+                else:  # nobody else is saving this creditor: save directly
+                    state.saving = True
+                    try:
                         await self._store.save(self._store_sender, state.creditor_id, cursor)
-                        state.acked_seq = event._seq
+                        state.saved_seq = seq
+                    finally:
+                        state.saving = False
+                        if state.save_waiters:
+                            _wake(state)
         event._acked = True
+
+    async def _store_through(self, state: _Creditor, seq: int) -> None:
+        """Return once the store holds this creditor's cursor at or past event ``seq``."""
+        while state.saved_seq < seq:
+            if state.saving:  # another ack is saving: wait for it, then look again
+                waiter = asyncio.get_running_loop().create_future()
+                state.save_waiters.append(waiter)
+                await waiter
+                continue
+            state.saving = True
+            try:
+                target = state.wanted_seq
+                await self._store.save(self._store_sender, state.creditor_id, state.wanted_cursor)
+                state.saved_seq = target
+            finally:
+                state.saving = False
+                _wake(state)
 
     # -- one creditor's loop -------------------------------------------------------------------
 
@@ -413,6 +449,14 @@ class SettlementPoller:
         while True:
             await asyncio.sleep(max(self._interval, 1.0))
             logger.info("settlement poller: %s", self.stats.summary())
+
+
+def _wake(state: _Creditor) -> None:
+    """Wake the acks waiting for this creditor's save to finish."""
+    waiters, state.save_waiters = state.save_waiters, []
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 def _page_cursor(page: SettlementPage, creditor_id: str) -> str | None:

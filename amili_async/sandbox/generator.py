@@ -144,31 +144,64 @@ _FOREIGN_CURRENCIES = ["EUR", "SEK"]
 # history type -> language -> (subject, message). The sandbox answers `languagecode` with these.
 HISTORY_TEXTS: dict[int, dict[str, tuple[str, str]]] = {
     1: {
-        "nb": ("Faktura registrert", "Saken er registrert hos Amili."),
-        "en": ("Invoice registered", "The case was registered with Amili."),
+        "nb": (
+            "Faktura registrert",
+            "Saken er registrert hos Amili og overvåkes for innbetaling. Kunden varsles ved forfall.",
+        ),
+        "en": (
+            "Invoice registered",
+            "The case was registered with Amili and is watched for payment. The customer is notified when it falls due.",
+        ),
     },
     2: {
-        "nb": ("Purring sendt", "Betalingspåminnelse er sendt til kunden."),
-        "en": ("Reminder sent", "A payment reminder was sent to the customer."),
+        "nb": (
+            "Purring sendt",
+            "Betalingspåminnelse er sendt til kunden per e-post og brev med ny frist på 14 dager.",
+        ),
+        "en": (
+            "Reminder sent",
+            "A payment reminder was sent to the customer by e-mail and letter with a new deadline of 14 days.",
+        ),
     },
     3: {
-        "nb": ("Inkassovarsel sendt", "Inkassovarsel er sendt med 14 dagers frist."),
+        "nb": (
+            "Inkassovarsel sendt",
+            "Inkassovarsel er sendt med 14 dagers frist. Saken går til inkasso dersom den ikke betales.",
+        ),
         "en": (
             "Debt collection notice sent",
-            "A debt collection notice with 14 days' notice was sent.",
+            "A debt collection notice with 14 days' notice was sent. The case goes to collection if it is not paid.",
         ),
     },
     4: {
-        "nb": ("Innbetaling mottatt", "Kunden har betalt et beløp på saken."),
-        "en": ("Payment received", "The customer paid an amount on the case."),
+        "nb": (
+            "Innbetaling mottatt",
+            "Kunden har betalt et beløp på saken. Beløpet er fordelt på hovedstol, gebyr og renter.",
+        ),
+        "en": (
+            "Payment received",
+            "The customer paid an amount on the case. It was split between principal, fee and interest.",
+        ),
     },
     5: {
-        "nb": ("Melding fra kunde", "Kunden ber om en betalingsavtale."),
-        "en": ("Message from customer", "The customer asks for a payment plan."),
+        "nb": (
+            "Melding fra kunde",
+            "Kunden ber om en betalingsavtale med månedlige avdrag og ønsker å bli kontaktet på telefon.",
+        ),
+        "en": (
+            "Message from customer",
+            "The customer asks for a payment plan with monthly instalments and wants to be called by phone.",
+        ),
     },
     6: {
-        "nb": ("Sak avsluttet", "Saken er fullt betalt og avsluttet."),
-        "en": ("Case closed", "The case is paid in full and closed."),
+        "nb": (
+            "Sak avsluttet",
+            "Saken er fullt betalt og avsluttet. Oppgjør til oppdragsgiver følger ved neste remittering.",
+        ),
+        "en": (
+            "Case closed",
+            "The case is paid in full and closed. Settlement to the creditor follows with the next remittance.",
+        ),
     },
 }
 _STATUS_OPEN = ["REMINDER", "REMINDER", "DEBTCOLLECTIONWARNING", "DEBTCOLLECTION"]
@@ -307,7 +340,7 @@ class DataGenerator:
             "isdebtcollection": not closed and rng.random() < 0.25,
             "billdate": self._ts(bill_days),
             "duedate": self._ts(due_days),
-            "service_description": rng.choice(_SERVICES),
+            "service_description": f"{rng.choice(_SERVICES)}, ordre {rng.randint(10_000, 999_999)}",
             "status_statuscode": "CLOSED" if closed else rng.choice(_STATUS_OPEN),
             "reminders": rng.randint(0, 3),
             "debtcollectionlist": rng.randint(0, 2),

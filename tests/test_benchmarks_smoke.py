@@ -1,0 +1,46 @@
+"""The benchmark's floors are the same schema as the SDK's models (so its ratios mean something)."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from amili_async import decode_batch
+from amili_async.sandbox.generator import generate_batch_payload
+from benchmarks import _floors
+
+PAYLOAD = generate_batch_payload(cases=50, settlements=10, seed=5)
+
+
+def test_exact_floor_decodes_the_same_values_as_ours() -> None:
+    ours = decode_batch(PAYLOAD)
+    floor = msgspec.json.decode(PAYLOAD, type=_floors.exact_floor())
+    assert msgspec.json.encode(ours) == msgspec.json.encode(floor)
+    assert type(floor).__struct_config__.gc is False
+    assert _floors.exact_floor().__struct_config__.frozen is False
+
+
+def test_float_floor_differs_only_in_money_type() -> None:
+    floor = msgspec.json.decode(PAYLOAD, type=_floors.float_floor())
+    ours = decode_batch(PAYLOAD)
+    first = floor.case[0]  # type: ignore[attr-defined]
+    assert isinstance(first.originalsum, float)
+    assert first.originalsum == float(ours.cases[0].original_sum or 0)
+    assert first.ledgerref == ours.cases[0].ledger_ref
+
+
+def test_page_floor_matches_the_poller_page() -> None:
+    page = msgspec.json.decode(PAYLOAD, type=_floors.page_floor())
+    assert [s.id for s in page.settlement] == [s.id for s in decode_batch(PAYLOAD).settlements]  # type: ignore[attr-defined]
+
+
+def test_pydantic_models_decode_the_same_values() -> None:
+    pytest.importorskip("pydantic")
+    model = _floors.pydantic_batch()
+    theirs = model.model_validate_json(PAYLOAD)
+    ours = decode_batch(PAYLOAD)
+    assert theirs.cases[3].original_sum == ours.cases[3].original_sum
+    assert theirs.cases[3].due_date == ours.cases[3].due_date
+    assert theirs.settlements[2].id == ours.settlements[2].id
+    assert ours.creditors[0].contact is not None
+    assert theirs.creditors[0].contact.full_name == ours.creditors[0].contact.full_name
