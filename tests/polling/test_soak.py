@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from unittest import mock
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -44,9 +45,39 @@ STORES: dict[str, StoreFactory] = {
 }
 
 
+class InterruptedWrites:
+    """Wraps a store so that some saves die halfway: before the write, or after it but before the
+    caller hears back. With the file store, some die inside the write itself (between writing the
+    temporary file and renaming it over the checkpoint)."""
+
+    def __init__(self, inner: CheckpointStore, rng: random.Random, rate: float = 0.02) -> None:
+        self.inner, self.rng, self.rate = inner, rng, rate
+        self.interrupted = 0
+
+    async def load(self, sender_id: str, creditor_id: str) -> str | None:
+        return await self.inner.load(sender_id, creditor_id)
+
+    async def save(self, sender_id: str, creditor_id: str, cursor: str) -> None:
+        roll = self.rng.random()
+        if roll < self.rate:
+            self.interrupted += 1
+            raise Crash("the process died before the write")
+        if roll < 2 * self.rate and isinstance(self.inner, FileCheckpointStore):
+            self.interrupted += 1
+            with mock.patch("os.replace", side_effect=Crash("the process died mid-write")):
+                await self.inner.save(sender_id, creditor_id, cursor)
+        await self.inner.save(sender_id, creditor_id, cursor)
+        if roll < 3 * self.rate:
+            self.interrupted += 1
+            raise Crash("the process died after the write, before the ack returned")
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 @pytest.fixture(params=sorted(STORES))
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
-    made = STORES[request.param](tmp_path)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InterruptedWrites]:
+    made = InterruptedWrites(STORES[request.param](tmp_path), random.Random(99))
     yield made
     await made.close()
 
@@ -86,7 +117,7 @@ async def run_round(
 
 @pytest.mark.soak
 async def test_crash_soak_loses_nothing_and_duplicates_at_most_once_per_crash(
-    store: CheckpointStore,
+    store: InterruptedWrites,
 ) -> None:
     rng = random.Random(20261124)
     faults = FaultPlan(rate=0.05, kinds=(Fault.E503, Fault.E429, Fault.DROP), seed=7)
@@ -105,6 +136,7 @@ async def test_crash_soak_loses_nothing_and_duplicates_at_most_once_per_crash(
                 assert time.monotonic() - started < SOAK_BUDGET_SECONDS
             # a last, crash-free round drains what is left
             faults.rate = 0.0
+            store.rate = 0.0
             ledger = {
                 (cid, str(s["id"])) for cid in sandbox.creditor_ids for s in sandbox.ledger(cid)
             }
@@ -132,8 +164,8 @@ async def test_crash_soak_loses_nothing_and_duplicates_at_most_once_per_crash(
     missing = ledger - set(booked)
     duplicates = sum(n - 1 for n in Counter(booked).values())
     print(
-        f"soak: {ROUNDS} rounds, {crashes} crashes injected, {len(ledger)} settlements, "
-        f"{len(booked)} bookings, {duplicates} duplicates, {len(missing)} lost"
+        f"soak: {ROUNDS} rounds, {crashes} crashes injected ({store.interrupted} in store writes), "
+        f"{len(ledger)} settlements, {len(booked)} bookings, {duplicates} duplicates, {len(missing)} lost"
     )
     assert not missing
     assert duplicates <= crashes
