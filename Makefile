@@ -13,8 +13,8 @@ $(NOX):
 demo: $(NOX)  ## the main job: the demo against the embedded sandbox
 	$(NOX) -s demo
 
-test: $(NOX)  ## the whole suite: lint, typecheck, tests
-	$(NOX) -s lint typecheck tests
+test: $(NOX)  ## the whole suite: lint, typecheck, tests, the docs build
+	$(NOX) -s lint typecheck tests docs
 
 lint typecheck docs bench: $(NOX)
 	$(NOX) -s $@
