@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from unittest import mock
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
