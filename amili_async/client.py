@@ -6,13 +6,13 @@ import datetime
 import os
 import ssl
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 from yarl import URL
 
 from . import _sansio, errors
+from ._lifecycle import AsyncClosing
 from ._transport import RawResponse, Transport, decode_response, default_user_agent
 from .auth import Auth, BasicAuth, BearerAuth, TokenProvider, TokenProviderAuth
 from .fanout import BatchFanOut, CreditorBatch
@@ -30,7 +30,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 1 << 30  # 1 GiB: a 100,000-case batch is about 160
 _BATCH_DECODER = TypedDecoder(Batch)
 
 
-class AmiliClient:
+class AmiliClient(AsyncClosing):
     """An async client for Amili's AutoCollect API.
 
     Use it as an async context manager, which opens one pooled :class:`aiohttp.ClientSession` and
@@ -116,14 +116,6 @@ class AmiliClient:
     async def __aenter__(self) -> Self:
         self._ensure_transport()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def closed(self) -> bool:

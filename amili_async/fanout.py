@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterable, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from . import errors
+from ._lifecycle import AsyncClosing
 
 if TYPE_CHECKING:
     from .client import AmiliClient
@@ -88,7 +88,7 @@ class _Work:
         return CreditorBatch(creditor_id, batch, None)
 
 
-class BatchFanOut(AsyncIterator[CreditorBatch]):
+class BatchFanOut(AsyncClosing, AsyncIterator[CreditorBatch]):
     """Async iterator over :class:`CreditorBatch` results, in completion order.
 
     Made by :meth:`AmiliClient.fetch_batches`. Leaving the ``async for`` early (``break``, an
@@ -135,21 +135,12 @@ class BatchFanOut(AsyncIterator[CreditorBatch]):
         return self._next_leftover()
 
     async def aclose(self) -> None:
-        """Cancel what is in flight and wait until it has stopped."""
+        """Cancel what is in flight and wait until it has stopped (also ``close()``)."""
         self._work.ids = iter(())
         self._leftovers = iter(())
         await self._reap(cancel=True)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    close = aclose
 
     def __del__(self) -> None:
         # `break` out of `async for` drops the iterator without awaiting anything: cancel here so

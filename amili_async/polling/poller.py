@@ -21,10 +21,10 @@ import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Final, Literal, Self
 
 from .. import _sansio, errors
+from .._lifecycle import AsyncClosing
 from .._transport import decode_response
 from ..models.decoding import TypedDecoder
 from ..models.polling import SettlementPage
@@ -128,7 +128,7 @@ class _Creditor:
             self.seen = dict.fromkeys(list(seen)[-self.dedupe_window :])
 
 
-class SettlementPoller:
+class SettlementPoller(AsyncClosing):
     """Pulls new settlements for many creditors and hands them out one event at a time.
 
     Made by :meth:`AmiliClient.settlement_poller`:
@@ -217,14 +217,6 @@ class SettlementPoller:
         self._ensure_started()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def stop(self) -> None:
         """Ask the poller to end: the ``async for`` finishes after the event in hand (which is
         acknowledged when the loop asks for the next one). Safe to call from any task."""
@@ -240,6 +232,8 @@ class SettlementPoller:
         self.stop()
         tasks, self._tasks = self._tasks, []
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    close = aclose
 
     def _ensure_started(self) -> None:
         if self._started:

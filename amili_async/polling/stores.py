@@ -20,9 +20,9 @@ import sqlite3
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .._lifecycle import AsyncClosing
 from ..errors import CheckpointError
 
 __all__ = [
@@ -53,25 +53,7 @@ class CheckpointStore(Protocol):
         ...
 
 
-class _AsyncContext:
-    """``async with store:`` closes it."""
-
-    async def close(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-class MemoryCheckpointStore(_AsyncContext):
+class MemoryCheckpointStore(AsyncClosing):
     """Cursors in a dict: for tests and for runs that may start over."""
 
     def __init__(self) -> None:
@@ -113,7 +95,7 @@ class _Worker:
             executor.shutdown(wait=True)
 
 
-class FileCheckpointStore(_AsyncContext):
+class FileCheckpointStore(AsyncClosing):
     """Cursors in one JSON file, replaced atomically on every save.
 
     Each save writes the whole map to a temporary file in the same directory, fsyncs it, renames it
@@ -218,7 +200,7 @@ ON CONFLICT (sender_id, creditor_id) DO UPDATE SET cursor = excluded.cursor,
 _SELECT = "SELECT cursor FROM amili_checkpoints WHERE sender_id = ? AND creditor_id = ?"
 
 
-class SQLiteCheckpointStore(_AsyncContext):
+class SQLiteCheckpointStore(AsyncClosing):
     """Cursors in a SQLite table, one small UPSERT and commit per save.
 
     One connection, used by one dedicated thread, opened on first use. WAL journal with

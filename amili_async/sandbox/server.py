@@ -7,11 +7,11 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
 
+from .._lifecycle import AsyncClosing
 from .faults import FaultPlan
 from .routes import RequestRecord, SandboxApp
 from .state import SandboxState
@@ -23,7 +23,7 @@ DEFAULT_USERNAME = "sandbox"
 DEFAULT_PASSWORD = "sandbox"  # noqa: S105 - likewise
 
 
-class SandboxServer:
+class SandboxServer(AsyncClosing):
     """A running sandbox: ``async with SandboxServer(creditors=20, seed=1) as sandbox:``.
 
     Binds 127.0.0.1 on a free port (``port=0``) unless told otherwise. Give the client
@@ -105,14 +105,6 @@ class SandboxServer:
 
     async def __aenter__(self) -> Self:
         return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- what tests and demos read and steer ------------------------------------------------------
 
