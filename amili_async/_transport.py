@@ -115,6 +115,9 @@ class Transport:
     on_retry: RetryHook | None = None
 
     _urls: dict[str, URL] = dataclasses.field(default_factory=dict, repr=False)
+    # When a 429 said to wait, every request of this client waits (time.monotonic()), instead of
+    # each task discovering the limit by itself.
+    _cooldown_until: float = dataclasses.field(default=0.0, repr=False)
 
     def _url_for(self, path: str) -> URL:
         """``<base_url>/webapi/api/<path>``, built once per path."""
@@ -154,6 +157,8 @@ class Transport:
         if method not in _IDEMPOTENT_METHODS and idempotency_key is None:
             policy = RetryPolicy.none()
         started = time.monotonic()
+        if self._cooldown_until > started:
+            await policy.sleep(self._cooldown_until - started)
         # The first attempt runs outside tenacity: most requests succeed at once, and that path
         # should cost nothing. A retryable failure is then replayed as tenacity's first attempt,
         # so attempts, waits and the time budget are counted exactly as if tenacity had run it.
@@ -250,15 +255,23 @@ class Transport:
                 "%s %s -> %d (%d bytes, %.3fs)", method, resp.url, resp.status, len(body), elapsed
             )
         if resp.status >= 400:
+            retry_after = _sansio.parse_retry_after(resp.headers.get("Retry-After"))
+            if resp.status == 429 and retry_after:
+                self._cool_down(retry_after)
             raise _sansio.error_for_status(
                 resp.status,
                 body=body.decode("utf-8", errors="replace"),
                 method=method,
                 url=str(resp.url),
                 request_id=_sansio.request_id_of(resp.headers),
-                retry_after=_sansio.parse_retry_after(resp.headers.get("Retry-After")),
+                retry_after=retry_after,
             )
         return RawResponse(resp.status, resp.headers, body, method, resp.url)
+
+    def _cool_down(self, seconds: float) -> None:
+        """Hold back this client's next requests for ``seconds`` (capped like a retry's wait)."""
+        until = time.monotonic() + min(seconds, self.retry.max_retry_after)
+        self._cooldown_until = max(self._cooldown_until, until)
 
     async def _read_body(self, method: str, resp: aiohttp.ClientResponse) -> bytes:
         """The whole body, once. A declared length over the cap fails before reading; an

@@ -264,3 +264,27 @@ def test_policy_validation() -> None:
     with pytest.raises(ValueError, match="jitter"):
         RetryPolicy(jitter=2)
     assert RetryPolicy.none().max_attempts == 1
+
+
+async def test_a_429_holds_back_the_clients_other_requests(serve: Serve) -> None:
+    loop = asyncio.get_running_loop()
+    arrivals: list[tuple[str, float]] = []
+    limited = asyncio.Event()
+
+    async def limit_once(request: web.Request) -> web.Response:
+        arrivals.append((request.query["creditorid"], loop.time()))
+        if len(arrivals) == 1:
+            loop.call_later(0.02, limited.set)  # just after this answer is on its way
+            return web.Response(status=429, headers={"Retry-After": "0.3"})
+        return web.Response(body=SEED, content_type="application/json")
+
+    url, _ = await serve({"GET /webapi/api/Batch": limit_once})
+    async with AmiliClient(base_url=url, token=TOKEN) as client:
+        first = asyncio.create_task(client.get_batch(creditor_id="a"))
+        await asyncio.wait_for(limited.wait(), 5)
+        second = await client.get_batch(creditor_id="b")
+        await first
+    assert second.batch_id == "string"
+    assert [creditor for creditor, _ in arrivals].count("a") == 2
+    (b_arrival,) = [at for creditor, at in arrivals if creditor == "b"]
+    assert b_arrival - arrivals[0][1] >= 0.25  # b waited out the cool-down instead of hitting it
