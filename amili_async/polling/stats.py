@@ -58,7 +58,6 @@ class PollerStats:
     Attributes:
         requests: Poll requests that got a response (retries inside one request not counted).
         retries: Retries the client made for the poller's requests.
-        settlements_delivered: Settlement events handed to the consumer.
         duplicates_dropped: Settlements the server sent again and the poller did not re-deliver.
         errors: Failed polls (after the client's retries), across all creditors.
         creditors: Per-creditor health, by creditor id.
@@ -66,10 +65,14 @@ class PollerStats:
 
     requests: int = 0
     retries: int = 0
-    settlements_delivered: int = 0
     duplicates_dropped: int = 0
     errors: int = 0
     creditors: dict[str, CreditorStats] = dataclasses.field(default_factory=dict)
+
+    @property
+    def settlements_delivered(self) -> int:
+        """Settlement events handed to the consumer, over all creditors."""
+        return sum(c.delivered for c in self.creditors.values())
 
     def lag(self, creditor_id: str) -> float | None:
         """Seconds since ``creditor_id`` was last polled successfully."""
