@@ -163,8 +163,8 @@ class SettlementPoller(AsyncClosing):
         on_error: Called with ``(creditor_id, error)`` when a creditor's poll fails (after the
             client's retries); sync or async.
         jitter: Up to this fraction is added to each interval, so creditors spread out.
-        max_error_backoff: A failing creditor is retried after ``interval``, then twice that, and
-            so on up to this many seconds.
+        max_error_backoff: A failing creditor is retried after ``interval`` (at least a second),
+            then twice that, and so on up to this many seconds.
         dedupe_window: Settlement ids remembered per creditor to drop repeats.
     """
 
@@ -193,7 +193,6 @@ class SettlementPoller(AsyncClosing):
         self._interval = interval
         self._start = start
         self._page_delay = page_delay
-        self._sender_id = sender_id
         self._store_sender = sender_id or ""
         self._on_error = on_error
         self._jitter = jitter
@@ -323,7 +322,7 @@ class SettlementPoller(AsyncClosing):
     # -- one creditor's loop -------------------------------------------------------------------
 
     async def _poll_creditor(self, state: _Creditor) -> None:
-        stats = self.stats.creditors[state.creditor_id]
+        stats = state.stats
         while True:
             try:
                 if not state.loaded:
@@ -368,21 +367,15 @@ class SettlementPoller(AsyncClosing):
                 await asyncio.sleep(self._page_delay)
 
     async def _fetch(self, creditor_id: str, cursor: str | None) -> SettlementPage:
-        query = _sansio.build_query(
-            _sansio.BATCH_PARAM_NAMES,
-            {
-                "sender_id": self._sender_id,
-                "creditor_id": creditor_id,
-                "last_settlement_id": cursor,
-            },
-        )
+        state = self._creditors[creditor_id]
+        query = state.query if cursor is None else {**state.query, "lastsettlementid": cursor}
         async with self._fetch_slots:
             raw = await self._client._ensure_transport().request(
                 "GET", "Batch", params=query, on_retry=self._count_retry
             )
         self.stats.requests += 1
         page = decode_response(raw, _PAGE_DECODER)
-        self._creditors[creditor_id].stats.succeeded()
+        state.stats.succeeded()
         return page
 
     def _count_retry(self, attempt: int, error: errors.AmiliError, delay: float) -> None:
