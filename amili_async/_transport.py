@@ -34,7 +34,7 @@ logger = logging.getLogger("amili_async")
 
 MAX_REDIRECTS: Final = 5
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
-_FOLLOWED_METHODS: Final = frozenset({"GET", "HEAD"})
+_FOLLOWED: Final = frozenset({"GET", "HEAD"})
 _URL_CACHE_SIZE: Final = 32
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -197,9 +197,28 @@ class Transport:
         body: bytes | None,
         authorization: str,
     ) -> RawResponse:
+        """Send, following redirects by hand; translate whatever aiohttp raises into ours."""
         started = time.perf_counter()
+        origin = url
+        hop_headers = {**headers, "Authorization": authorization}
         try:
-            return await self._follow(method, url, headers, body, authorization, started)
+            for _ in range(MAX_REDIRECTS + 1):
+                async with self.session.request(
+                    method,
+                    url,
+                    headers=hop_headers,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=self.timeout,
+                    ssl=self.ssl,
+                ) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status in _REDIRECT_STATUSES and location and method in _FOLLOWED:
+                        url = url.join(URL(location))
+                        if not _sansio.same_origin(url, origin):  # credentials stay at home
+                            hop_headers.pop("Authorization", None)
+                        continue
+                    return await self._finish(method, resp, started)
         except errors.AmiliError:
             raise
         except TimeoutError as exc:  # aiohttp's timeouts subclass it
@@ -212,35 +231,6 @@ class Transport:
             raise errors.TransportError(
                 f"connection failed: {type(exc).__name__}: {exc}", method=method, url=str(url)
             ) from exc
-
-    async def _follow(
-        self,
-        method: str,
-        url: URL,
-        headers: dict[str, str],
-        body: bytes | None,
-        authorization: str,
-        started: float,
-    ) -> RawResponse:
-        origin = url
-        hop_headers = {**headers, "Authorization": authorization}
-        for _ in range(MAX_REDIRECTS + 1):
-            async with self.session.request(
-                method,
-                url,
-                headers=hop_headers,
-                data=body,
-                allow_redirects=False,
-                timeout=self.timeout,
-                ssl=self.ssl,
-            ) as resp:
-                location = resp.headers.get("Location")
-                if resp.status in _REDIRECT_STATUSES and location and method in _FOLLOWED_METHODS:
-                    url = url.join(URL(location))
-                    if not _sansio.same_origin(url, origin):  # credentials stay with their origin
-                        hop_headers.pop("Authorization", None)
-                    continue
-                return await self._finish(method, resp, started)
         raise errors.TransportError(
             f"more than {MAX_REDIRECTS} redirects", method=method, url=str(url)
         )

@@ -125,16 +125,38 @@ class _Creditor:
         self.wanted_cursor = ""
         self.saving = False
         self.save_waiters: list[asyncio.Future[None]] = []
-        # The last settlement ids delivered (as ints: cheaper to hash than UUIDs), oldest first.
-        self.seen: dict[int, None] = {}
+        # The last settlement ids delivered (as ints: cheaper to hash than UUIDs), page by page.
+        self.seen: set[int] = set()
+        self.seen_pages: collections.deque[list[int]] = collections.deque()
         self.dedupe_window = dedupe_window
 
     def remember(self, settlement_ids: list[int]) -> None:
-        """Add delivered ids; forget the oldest in bulk once twice the window is held."""
-        seen = self.seen
-        seen.update(dict.fromkeys(settlement_ids))
-        if len(seen) > 2 * self.dedupe_window:
-            self.seen = dict.fromkeys(list(seen)[-self.dedupe_window :])
+        """Add a page's delivered ids; forget whole pages once more than the window is held."""
+        self.seen.update(settlement_ids)
+        self.seen_pages.append(settlement_ids)
+        while len(self.seen) > self.dedupe_window and len(self.seen_pages) > 1:
+            self.seen.difference_update(self.seen_pages.popleft())
+
+
+class _Fresh:
+    """A page's settlements not delivered before, waiting for the consumer. Events are made only
+    as they are handed out, so queued pages hold no GC-tracked objects per settlement."""
+
+    __slots__ = ("creditor", "end", "first_seq", "next", "settlements", "texts")
+
+    def __init__(
+        self,
+        creditor: _Creditor,
+        settlements: list[Settlement],
+        texts: list[str | None],
+        first_seq: int,
+    ) -> None:
+        self.creditor = creditor
+        self.settlements = settlements
+        self.texts = texts
+        self.first_seq = first_seq
+        self.next = 0  # index of the next settlement to hand out
+        self.end = len(settlements)
 
 
 class SettlementPoller(AsyncClosing):
@@ -208,8 +230,10 @@ class SettlementPoller(AsyncClosing):
             self._creditors[cid] = _Creditor(
                 self, cid, query, dedupe_window, self.stats.creditors[cid]
             )
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(2, concurrency))
-        self._buffer: collections.deque[SettlementEvent] = collections.deque()
+        # Two pages ahead keep the consumer busy while the next one is fetched; more would only
+        # hold memory.
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2)
+        self._current: _Fresh | None = None
         self._pending: SettlementEvent | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -231,6 +255,7 @@ class SettlementPoller(AsyncClosing):
         """Ask the poller to end: the ``async for`` finishes after the event in hand (which is
         acknowledged when the loop asks for the next one). Safe to call from any task."""
         self._stopping = True
+        self._current = None
         for task in self._tasks:
             task.cancel()
         if not self._queue.full():
@@ -268,17 +293,23 @@ class SettlementPoller(AsyncClosing):
             await self._ack(pending)  # the consumer is done with it: it asks for the next one
         if not self._started:
             self._ensure_started()
-        while not self._buffer or self._stopping:
+        fresh = self._current  # stop() clears it, so a stop is seen here without another check
+        while fresh is None or fresh.next >= fresh.end:
             if self._stopping:
                 raise StopAsyncIteration
             item = await self._queue.get()
             if item is _STOP:
                 self._stopping = True
             else:
-                self._buffer.extend(item)  # type: ignore[arg-type]
-        event = self._buffer.popleft()
+                fresh = self._current = item  # type: ignore[assignment]
+        index = fresh.next
+        fresh.next = index + 1
+        state = fresh.creditor
+        event = SettlementEvent(
+            state, fresh.settlements[index], fresh.first_seq + index, fresh.texts[index]
+        )
         self._pending = event
-        event._creditor.stats.delivered += 1
+        state.stats.delivered += 1
         return event
 
     async def _ack(self, event: SettlementEvent) -> None:
@@ -359,10 +390,10 @@ class SettlementPoller(AsyncClosing):
             page = await self._fetch(state.creditor_id, state.fetch_cursor)
             if not page.settlements:
                 return
-            events = self._new_events(state, page)
+            fresh = self._fresh(state, page)
             state.fetch_cursor = self._advance(state.creditor_id, state.fetch_cursor, page)
-            if events:
-                await self._queue.put(events)
+            if fresh is not None:
+                await self._queue.put(fresh)
             if self._page_delay:
                 await asyncio.sleep(self._page_delay)
 
@@ -381,32 +412,46 @@ class SettlementPoller(AsyncClosing):
     def _count_retry(self, attempt: int, error: errors.AmiliError, delay: float) -> None:
         self.stats.retries += 1
 
-    def _new_events(self, state: _Creditor, page: SettlementPage) -> list[SettlementEvent]:
-        """Events for the settlements not delivered before (hot path: one pass, no calls per item
-        beyond the event itself)."""
+    def _fresh(self, state: _Creditor, page: SettlementPage) -> _Fresh | None:
+        """The page's settlements not delivered before, numbered in the creditor's sequence. The
+        poller's hot path: the usual page (ids all present, none seen before) is handled with
+        whole-page operations."""
         settlements = page.settlements
         # Every id as the text the cursor needs, in two C calls for the page instead of one
-        # UUID.__str__ per settlement (this is the poller's hot path).
+        # UUID.__str__ per settlement.
         texts = _ID_TEXTS.decode(_ID_ENCODER.encode([s.id for s in settlements]))
-        seen = state.seen
-        fresh: list[int] = []
-        events: list[SettlementEvent] = []
-        seq = state.seq
-        for settlement, text in zip(settlements, texts):  # noqa: B905 - same length by construction
-            settlement_id = settlement.id
-            if settlement_id is not None:
-                key = settlement_id.int
-                if key in seen:
-                    self.stats.duplicates_dropped += 1
-                    continue
-                fresh.append(key)
-            seq += 1
-            events.append(SettlementEvent(state, settlement, seq, text))
-        state.seq = seq
-        state.remember(fresh)
-        if events and events[-1]._cursor is None:  # no id of its own: the page's cursor
-            events[-1]._cursor = _page_cursor(page, state.creditor_id)
-        return events
+        keys = [s.id.int if s.id is not None else None for s in settlements]
+        if None in keys or not state.seen.isdisjoint(keys):
+            settlements, texts, keys = self._drop_repeats(state, settlements, texts, keys)
+        if not settlements:
+            return None
+        fresh = _Fresh(state, settlements, texts, state.seq + 1)
+        state.seq += len(settlements)
+        state.remember([key for key in keys if key is not None])
+        if texts[-1] is None:  # no id of its own: the page's cursor
+            texts[-1] = _page_cursor(page, state.creditor_id)
+        return fresh
+
+    def _drop_repeats(
+        self,
+        state: _Creditor,
+        settlements: list[Settlement],
+        texts: list[str | None],
+        keys: list[int | None],
+    ) -> tuple[list[Settlement], list[str | None], list[int | None]]:
+        """The settlements of a page not delivered before (ids repeated within the page too)."""
+        seen = set(state.seen)
+        kept: tuple[list[Settlement], list[str | None], list[int | None]] = ([], [], [])
+        for settlement, text, key in zip(settlements, texts, keys, strict=True):
+            if key is not None and key in seen:
+                self.stats.duplicates_dropped += 1
+                continue
+            if key is not None:
+                seen.add(key)
+            kept[0].append(settlement)
+            kept[1].append(text)
+            kept[2].append(key)
+        return kept
 
     def _advance(self, creditor_id: str, cursor: str | None, page: SettlementPage) -> str:
         """The cursor after a non-empty page; raises if the server did not move it."""
