@@ -171,6 +171,10 @@ async def _idle(report: Report, requests: int) -> None:
             ],
             [f"idle poller making {requests:,} polls", f"{poller_cpu * 1000:.0f} ms"],
             ["idle poller while it sleeps, per second", f"{sleeping_cpu * 1000:.2f} ms"],
+            [
+                f"per hour, {creditors} creditors at the default 60 s interval",
+                f"{_per_hour(poller_cpu / requests, sleeping_cpu, creditors):.2f} s",
+            ],
         ],
     )
     report.note(
@@ -182,6 +186,11 @@ async def _idle(report: Report, requests: int) -> None:
         "idle poller CPU / the same bare requests, paced alike", poller_cpu / paced_cpu, 1.2
     )
     report.target("idle poller CPU while sleeping (ms per second)", sleeping_cpu * 1000, 1.0)
+
+
+def _per_hour(cpu_per_poll: float, cpu_asleep_per_second: float, creditors: int) -> float:
+    """CPU seconds an hour: one poll per creditor a minute, and the sleeping in between."""
+    return cpu_per_poll * creditors * 60 + cpu_asleep_per_second * 3600
 
 
 async def _bare_burst(url: str, ids: list[str], requests: int) -> float:
