@@ -5,6 +5,7 @@ AmiliError
 ├── ClientClosedError          the client was used after close()
 ├── ConfigurationError         missing base URL or credentials, bad arguments
 ├── CheckpointError            a checkpoint store that cannot be read or written safely
+│   └── LeaseLostError         this worker no longer holds the creditor (shared stores)
 ├── CursorStalledError         a settlement cursor that stopped advancing while items came
 ├── TransportError             connection failed, reset or timed out (no usable response)
 │   └── TimeoutError
@@ -39,6 +40,7 @@ __all__ = [
     "ConflictError",
     "CursorStalledError",
     "DecodeError",
+    "LeaseLostError",
     "LockedError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -102,6 +104,12 @@ class ConfigurationError(AmiliError):
 
 class CheckpointError(AmiliError):
     """A checkpoint store cannot be read or written safely (e.g. a corrupt checkpoint file)."""
+
+
+class LeaseLostError(CheckpointError):
+    """This worker's lease on a creditor moved to another worker (a store shared by several
+    pollers, such as PostgreSQL): the cursor was not saved, and the new holder carries on from the
+    last cursor that was. Raised by a pending :meth:`~amili_async.SettlementEvent.ack`."""
 
 
 class CursorStalledError(AmiliError):

@@ -4,16 +4,20 @@ from .poller import ErrorCallback, SettlementEvent, SettlementPoller, Start
 from .stats import CreditorStats, PollerStats
 from .stores import (
     CheckpointStore,
+    ClaimingStore,
     FileCheckpointStore,
+    LeasingStore,
     MemoryCheckpointStore,
     SQLiteCheckpointStore,
 )
 
 __all__ = [
     "CheckpointStore",
+    "ClaimingStore",
     "CreditorStats",
     "ErrorCallback",
     "FileCheckpointStore",
+    "LeasingStore",
     "MemoryCheckpointStore",
     "PollerStats",
     "SQLiteCheckpointStore",

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -27,7 +27,9 @@ from ..errors import CheckpointError
 
 __all__ = [
     "CheckpointStore",
+    "ClaimingStore",
     "FileCheckpointStore",
+    "LeasingStore",
     "MemoryCheckpointStore",
     "SQLiteCheckpointStore",
 ]
@@ -50,6 +52,56 @@ class CheckpointStore(Protocol):
 
     async def close(self) -> None:
         """Release resources. Closing twice is harmless."""
+        ...
+
+
+@runtime_checkable
+class ClaimingStore(Protocol):
+    """A store that keeps two pollers off the same creditors (the file and SQLite stores).
+
+    The poller calls :meth:`claim` before it fetches anything and :meth:`release` when it closes.
+    """
+
+    async def claim(self, sender_id: str, creditor_ids: Sequence[str]) -> None:
+        """Reserve ``creditor_ids`` for this store object's poller.
+
+        Raises:
+            CheckpointError: Another live poller holds one of them; the message names the store
+                and that holder. A holder that died (crash, SIGKILL) holds nothing.
+        """
+        ...
+
+    async def release(self, sender_id: str, creditor_ids: Sequence[str]) -> None:
+        """Give the creditors up (closing the store releases everything too)."""
+        ...
+
+
+@runtime_checkable
+class LeasingStore(Protocol):
+    """A store shared by several workers that splits the creditors among them (PostgreSQL).
+
+    The poller calls :meth:`sync_leases` about every ``lease_ttl / 3`` seconds, polls only the
+    creditors it returns, and saves with :meth:`save_leased` under the epoch the settlement was
+    fetched with.
+    """
+
+    lease_ttl: float
+
+    async def sync_leases(self, sender_id: str, creditor_ids: Sequence[str]) -> Mapping[str, int]:
+        """Renew this worker's leases, take free or expired ones up to its fair share, give up
+        what is over it; return ``{creditor_id: epoch}`` of the leases held now."""
+        ...
+
+    async def save_leased(self, sender_id: str, creditor_id: str, cursor: str, epoch: int) -> None:
+        """Save the cursor only while this worker holds the creditor's lease at ``epoch``.
+
+        Raises:
+            LeaseLostError: The lease moved on; nothing was saved.
+        """
+        ...
+
+    async def release_leases(self, sender_id: str, creditor_ids: Sequence[str]) -> None:
+        """Give these leases up at once (a closing poller)."""
         ...
 
 
