@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from amili_async import CheckpointError, FileCheckpointStore, SQLiteCheckpointStore
-from amili_async.polling import stores
 
 
 def fail_with(code: int) -> object:
@@ -36,7 +35,7 @@ async def test_file_store_disk_failure_mid_run_is_a_checkpoint_error(
     path = tmp_path / "cp.json"
     async with FileCheckpointStore(path) as store:
         await store.save("", "A", "1")
-        monkeypatch.setattr(stores.os, function, fail_with(code))
+        monkeypatch.setattr(os, function, fail_with(code))
         with pytest.raises(CheckpointError, match=rf"cp\.json.*not saved.*{advice}"):
             await store.save("", "A", "2")
         monkeypatch.undo()
@@ -162,22 +161,24 @@ async def test_sqlite_store_in_a_missing_directory(tmp_path: Path) -> None:
             await store.load("", "A")
 
 
-async def test_sqlite_store_with_a_full_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_sqlite_store_with_a_full_disk(tmp_path: Path) -> None:
     path = tmp_path / "cp.db"
     async with SQLiteCheckpointStore(path) as store:
         await store.save("", "A", "1")
-        # SQLite writes through its own C code: a database capped at its current size is full.
-        await store._worker.run(
-            lambda: store._connect().execute(
-                "PRAGMA max_page_count = "
-                + str(store._connect().execute("PRAGMA page_count").fetchone()[0])
-            )
-        )
-        with pytest.raises(CheckpointError, match=r"cp\.db.*full"):
+
+        def cap_at_current_size() -> None:
+            # SQLite writes through its own C code: a database capped at its size is a full disk.
+            connection = store._connect()
+            pages = connection.execute("PRAGMA page_count").fetchone()[0]
+            connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        async def fill() -> None:
             for n in range(500):
                 await store.save("", f"creditor-{n}", "x" * 500)
+
+        await store._worker.run(cap_at_current_size)
+        with pytest.raises(CheckpointError, match=r"cp\.db.*disk is full"):
+            await fill()
         assert await store.load("", "A") == "1"
 
 
