@@ -76,6 +76,9 @@ class ClaimingStore(Protocol):
     async def claim(self, sender_id: str, creditor_ids: Sequence[str]) -> None:
         """Reserve ``creditor_ids`` for this store object's poller.
 
+        Claiming again what this store object already holds is harmless (a poller restarted on
+        the same store object); saves do not check claims, so call this before the first load.
+
         Raises:
             CheckpointError: Another live poller holds one of them; the message names the store
                 and that holder. A holder that died (crash, SIGKILL) holds nothing.
