@@ -93,28 +93,44 @@ async def test_file_store_survives_an_interrupted_write(
         raise OSError("power lost during rename")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="power lost"):
+    with pytest.raises(CheckpointError, match=r"cp\.json.*power lost"):
         await store.save("", "c", "never-written")
     monkeypatch.undo()
+    assert await store.load("", "c") == "good"  # memory agrees with the file again
     await store.close()
-    assert [p.name for p in tmp_path.iterdir()] == ["cp.json"]  # no temp file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.json", "cp.json.lock"]  # no temp
     reopened = FileCheckpointStore(path)
     assert await reopened.load("", "c") == "good"
     await reopened.close()
 
 
-async def test_file_store_ignores_a_stray_temp_file(tmp_path: Path) -> None:
+async def test_file_store_ignores_and_removes_a_stray_temp_file(tmp_path: Path) -> None:
     path = tmp_path / "cp.json"
     async with FileCheckpointStore(path) as store:
         await store.save("", "c", "good")
     (tmp_path / ".cp.json.abc123.tmp").write_text('{"version": 1, "cursors": {"": {"c": "to')
+    (tmp_path / ".other.json.abc123.tmp").write_text("another store's")
     async with FileCheckpointStore(path) as store:
         assert await store.load("", "c") == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".other.json.abc123.tmp",
+        "cp.json",
+        "cp.json.lock",
+    ]
 
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b"[]", b'{"version": 2, "cursors": {}}', b'{"cursors": 5, "version": 1}'],
+    [
+        b"{not json",
+        b"[]",
+        b'{"version": 2, "cursors": {}}',
+        b'{"cursors": 5, "version": 1}',
+        b'{"version": 1, "cursors": {"": {"c": 5}}}',
+        b'{"version": 1, "cursors": {"": {"c": "v"}}',  # truncated
+        b'{"version": 1, "cursors": {"": {"c": "\xff"}}}',  # not UTF-8
+        b"",
+    ],
 )
 async def test_file_store_refuses_a_corrupt_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "cp.json"
