@@ -25,7 +25,7 @@ import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Final, Literal, Self, TypedDict
+from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self, TypedDict
 
 import msgspec
 
@@ -390,7 +390,7 @@ class SettlementPoller(AsyncClosing):
                 try:
                     await self._store.claim(self._store_sender, creditor_ids)
                 except Exception as exc:
-                    raise self._store_failure("claim", "its creditors", exc)
+                    self._store_failed("claim", "its creditors", exc)
                 self._claimed = True
             self._started = True
         for state in self._creditors.values():
@@ -492,21 +492,20 @@ class SettlementPoller(AsyncClosing):
             try:
                 await self._store.save(self._store_sender, state.creditor_id, cursor)
             except Exception as exc:
-                raise self._store_failure("save the cursor of", state.creditor_id, exc)
+                self._store_failed("save the cursor of", state.creditor_id, exc)
             state.saved_seq = target
 
-    def _store_failure(self, action: str, creditor: str, exc: Exception) -> errors.AmiliError:
-        """End the poller over a failed store call; return the error to raise: the store's own
-        AmiliError, or any other failure (OSError, sqlite3...) as a CheckpointError."""
+    def _store_failed(self, action: str, creditor: str, exc: Exception) -> NoReturn:
+        """End the poller over a failed store call and raise: the store's own AmiliError as it
+        is, any other failure (OSError, sqlite3...) as a CheckpointError."""
         if isinstance(exc, errors.AmiliError):
-            error = exc
-        else:
-            error = errors.CheckpointError(
-                f"{self._store!r} failed to {action} {creditor} ({type(exc).__name__}: {exc})"
-            )
-            error.__cause__ = exc
+            self._end_with(exc)
+            raise exc
+        error = errors.CheckpointError(
+            f"{self._store!r} failed to {action} {creditor} ({type(exc).__name__}: {exc})"
+        )
         self._end_with(error)
-        return error
+        raise error from exc
 
     # -- one creditor's loop -------------------------------------------------------------------
 
@@ -532,14 +531,14 @@ class SettlementPoller(AsyncClosing):
         try:
             cursor = await self._store.load(self._store_sender, creditor_id)
         except Exception as exc:
-            raise self._store_failure("load the cursor of", creditor_id, exc)
+            self._store_failed("load the cursor of", creditor_id, exc)
         if cursor is None and self._start == "now":
             cursor = await self._walk_to_end(state)
             if cursor is not None:
                 try:
                     await self._store.save(self._store_sender, creditor_id, cursor)
                 except Exception as exc:
-                    raise self._store_failure("save the cursor of", creditor_id, exc)
+                    self._store_failed("save the cursor of", creditor_id, exc)
         state.fetch_cursor = cursor
         state.loaded = True
 
