@@ -124,7 +124,7 @@ async def test_worker_pool_crash_soak_loses_nothing_and_redelivers_only_what_was
     booked: list[Key] = []
     at_risk: set[Key] = set()  # handed out, and the store is not past them (as of the last crash)
     unexpected: list[Key] = []  # re-deliveries of events the store was already past
-    stored: dict[str, int] = {cid: -1 for cid in sandbox.creditor_ids}
+    stored: dict[str, int] = dict.fromkeys(sandbox.creditor_ids, -1)
     redelivered = 0
     async with AmiliClient(
         base_url=sandbox.url, token=sandbox.token, retry=RetryPolicy(initial_backoff=0.001)
@@ -140,7 +140,7 @@ async def test_worker_pool_crash_soak_loses_nothing_and_redelivers_only_what_was
             booked.append(key)
             return key
 
-        for round_number in range(ROUNDS):
+        for _ in range(ROUNDS):
             for cid in rng.sample(sandbox.creditor_ids, 2):  # new payouts: work for every round
                 sandbox.add_settlements(cid, rng.randint(5, 20))
             this = Round(dict(stored))
