@@ -244,9 +244,11 @@ class SettlementPoller(AsyncClosing):
     the creditor's cursor past it. So finish with each event inside the loop body; to hand events
     to other tasks, use ``auto_ack=False`` (see the polling guide's worker-pool recipe).
 
-    A store that can keep two pollers off the same creditors (a
-    [`ClaimingStore`][amili_async.ClaimingStore]) is asked to claim them when the poller starts,
-    before anything is fetched, and to release them when it closes.
+    A store that can keep two pollers off the same creditors (a ``ClaimingStore``, such as the
+    file and SQLite stores) is asked to claim them when the poller starts, before anything is
+    fetched, and to release them when it closes; a refusal raises
+    [`CheckpointError`][amili_async.CheckpointError] from ``async with`` (or the first step of
+    ``async for``).
 
     Args:
         client: The client to poll with; its ``RetryPolicy`` retries transient failures.
