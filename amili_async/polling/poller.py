@@ -473,7 +473,8 @@ class SettlementPoller(AsyncClosing):
         if seq > state.saved_seq:
             cursor = event._cursor
             if cursor is not None:
-                state.want(seq, cursor)
+                if seq > state.wanted_seq:  # state.want(), inlined on the hot path
+                    state.wanted_seq, state.wanted_cursor = seq, cursor
                 await self._save_through(state, seq)
 
     async def _ack_out_of_order(self, event: SettlementEvent) -> None:
@@ -487,7 +488,9 @@ class SettlementPoller(AsyncClosing):
 
     async def _save_through(self, state: _Creditor, seq: int) -> None:
         """Return once the store holds this creditor's cursor at or past event ``seq``."""
-        async with state.save_lock:
+        lock = state.save_lock
+        await lock.acquire()  # not `async with`: two coroutines fewer per settlement
+        try:
             if state.saved_seq >= seq:  # an ack that held the lock saved past it already
                 return
             target, cursor = state.wanted_seq, state.wanted_cursor
@@ -496,6 +499,8 @@ class SettlementPoller(AsyncClosing):
             except Exception as exc:
                 self._store_failed("save the cursor of", state.creditor_id, exc)
             state.saved_seq = target
+        finally:
+            lock.release()
 
     def _store_failed(self, action: str, creditor: str, exc: Exception) -> NoReturn:
         """End the poller over a failed store call and raise: the store's own AmiliError as it
