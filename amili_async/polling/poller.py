@@ -143,7 +143,8 @@ class SettlementEvent:
 
 
 class _Creditor:
-    """The poller's state for one creditor."""
+    """The poller's state for one creditor. Each event keeps a reference to it, so what belongs
+    to the fetch an event came from (e.g. a later lease integration's epoch) can live here."""
 
     def __init__(
         self,

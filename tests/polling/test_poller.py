@@ -388,9 +388,10 @@ async def test_manual_acks_move_the_cursor_only_past_a_fully_acked_prefix(
     client, _ = await backend_client(backend)
     store = MemoryCheckpointStore()
     ids = [s["id"] for s in backend.ledgers["A"]]
-    async with client.settlement_poller(
-        ["A"], store=store, interval=0.01, auto_ack=False
-    ) as poller:
+    async with (
+        asyncio.timeout(5),  # an ack that waited for another event's ack would hang here
+        client.settlement_poller(["A"], store=store, interval=0.01, auto_ack=False) as poller,
+    ):
         events = await take(poller, 5)  # asking for the next event acked nothing
         assert await store.load("", "A") is None
 
