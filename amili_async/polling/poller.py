@@ -128,11 +128,12 @@ class SettlementEvent:
         Raises:
             CheckpointError: The store could not save the cursor; the poller ends too.
         """
-        poller = self._creditor.poller
-        if poller._auto_ack:
-            await poller._ack(self)
-        else:
+        state = self._creditor
+        poller = state.poller
+        if not poller._auto_ack:
             await poller._ack_out_of_order(self)
+        elif state.wants_save_past(self._seq, self._cursor):
+            await poller._save_through(state, self._seq)
 
     def __repr__(self) -> str:
         s = self.settlement
@@ -189,6 +190,15 @@ class _Creditor:
         """Record that the cursor may move to ``cursor`` (past event ``seq``), if that is newer."""
         if seq > self.wanted_seq:
             self.wanted_seq, self.wanted_cursor = seq, cursor
+
+    def wants_save_past(self, seq: int, cursor: str | None) -> bool:
+        """An ack in auto_ack mode (which covers the earlier events): record the cursor it wants;
+        whether a save is needed. The poller's hot path: a plain call, no coroutine."""
+        if seq <= self.saved_seq or cursor is None:
+            return False
+        if seq > self.wanted_seq:
+            self.wanted_seq, self.wanted_cursor = seq, cursor
+        return True
 
     def record_ack(self, seq: int, cursor: str | None) -> int:
         """Record one ack (auto_ack=False); return how many events joined the acked prefix."""
@@ -425,7 +435,10 @@ class SettlementPoller(AsyncClosing):
         pending = self._pending
         if pending is not None:
             self._pending = None
-            await self._ack(pending)  # the consumer is done with it: it asks for the next one
+            # the consumer is done with it: it asks for the next one
+            state = pending._creditor
+            if state.wants_save_past(pending._seq, pending._cursor):
+                await self._save_through(state, pending._seq)
         if not self._started:
             await self._ensure_started()
         if not self._auto_ack:
@@ -466,17 +479,6 @@ class SettlementPoller(AsyncClosing):
         room = self._room
         if room is not None and not room.done():
             room.set_result(None)
-
-    async def _ack(self, event: SettlementEvent) -> None:
-        # auto_ack=True: the hot path of the poller, once per settlement, so it stays flat.
-        state = event._creditor
-        seq = event._seq
-        if seq > state.saved_seq:
-            cursor = event._cursor
-            if cursor is not None:
-                if seq > state.wanted_seq:  # state.want(), inlined on the hot path
-                    state.wanted_seq, state.wanted_cursor = seq, cursor
-                await self._save_through(state, seq)
 
     async def _ack_out_of_order(self, event: SettlementEvent) -> None:
         state = event._creditor
