@@ -12,6 +12,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,12 +26,14 @@ from amili_async import (
     ClientClosedError,
     ConfigurationError,
     CursorStalledError,
+    FileCheckpointStore,
     MemoryCheckpointStore,
     PermissionDeniedError,
     RetryPolicy,
     ServerError,
     SettlementEvent,
     SettlementPoller,
+    SQLiteCheckpointStore,
 )
 from amili_async.polling import ClaimingStore, PollerOptions
 
@@ -761,3 +764,21 @@ async def test_the_error_backoff_is_jittered_and_capped(backend_client: MakeClie
     third = {poller._error_backoff(3) for _ in range(50)}
     assert len(third) > 1 and all(32 <= d <= 40 for d in third)  # 40 s, less up to 20 %
     assert all(80 <= poller._error_backoff(30) <= 100 for _ in range(50))
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+async def test_a_corrupt_checkpoint_store_on_disk_ends_the_poller(
+    backend_client: MakeClient, tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / f"checkpoints.{kind}"
+    path.write_bytes(b"\x00garbage, not a checkpoint map nor a database" * 100)
+    store = FileCheckpointStore(path) if kind == "file" else SQLiteCheckpointStore(path)
+    client, seen = await backend_client(SettlementBackend({"A": 1}))
+    try:
+        poller = client.settlement_poller(["A"], store=store, interval=0.01)
+        with pytest.raises(CheckpointError):
+            async with poller:
+                await drain(poller)
+    finally:
+        await store.close()
+    assert seen.count == 0
