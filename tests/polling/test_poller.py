@@ -1,6 +1,7 @@
 """The settlement poller's contract, against a small scripted settlement server.
 
-The sandbox-based end-to-end and crash-soak tests live in test_poller_sandbox.py and test_soak.py.
+The sandbox-based crash soaks live in test_soak.py (the plain loop) and test_worker_pool.py (the
+guide's worker-pool recipe with auto_ack=False).
 """
 
 from __future__ import annotations
