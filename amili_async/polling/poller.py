@@ -273,7 +273,9 @@ class SettlementPoller(AsyncClosing):
         page_delay: Seconds to wait between the pages of one drain.
         sender_id: Sent as ``senderid`` and used, with the creditor id, as the checkpoint key.
         on_error: Called with ``(creditor_id, error)`` when a creditor's poll fails (after the
-            client's retries); sync or async.
+            client's retries); sync or async. The error has its traceback during the call; then
+            the poller keeps it in ``stats`` without frames (log or copy what you need there).
+            Errors that end the poller are raised by ``async for`` instead.
         jitter: Up to this fraction is added to each interval (and taken off each error
             backoff), so creditors spread out.
         max_error_backoff: A failing creditor is retried after ``interval`` (at least a second),
