@@ -6,7 +6,7 @@ import datetime
 import os
 import ssl
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import aiohttp
 from yarl import URL
@@ -18,7 +18,7 @@ from .auth import Auth, BasicAuth, BearerAuth, TokenProvider, TokenProviderAuth
 from .fanout import BatchFanOut, CreditorBatch
 from .models import Batch
 from .models.decoding import TypedDecoder
-from .polling.poller import ErrorCallback, SettlementPoller, Start
+from .polling.poller import PollerOptions, SettlementPoller
 from .retry import RetryHook, RetryPolicy
 
 if TYPE_CHECKING:
@@ -287,41 +287,21 @@ class AmiliClient(AsyncClosing):
         creditor_ids: Iterable[str],
         *,
         store: CheckpointStore,
-        interval: float = 60.0,
-        start: Start = "beginning",
-        concurrency: int = 10,
-        page_delay: float = 0.0,
-        sender_id: str | None = None,
-        on_error: ErrorCallback | None = None,
-        jitter: float = 0.1,
-        max_error_backoff: float = 900.0,
-        dedupe_window: int = 10_000,
+        **options: Unpack[PollerOptions],
     ) -> SettlementPoller:
-        """A :class:`~amili_async.SettlementPoller` that pulls every new settlement of
+        """A [`SettlementPoller`][amili_async.SettlementPoller] that pulls every new settlement of
         ``creditor_ids``, resuming from the cursors in ``store``.
 
         ```python
         async with client.settlement_poller(ids, store=SQLiteCheckpointStore("cp.db")) as poller:
             async for event in poller:
-                await book(event.settlement)
+                await book(event.settlement)  # the next step of the loop acks this event
         ```
 
-        See :class:`~amili_async.SettlementPoller` for the arguments and the delivery guarantee.
+        See [`SettlementPoller`][amili_async.SettlementPoller] for the options (``interval``,
+        ``auto_ack``, ``max_unacked``, ...), their defaults and the delivery guarantee.
         """
-        return SettlementPoller(
-            self,
-            creditor_ids,
-            store=store,
-            interval=interval,
-            start=start,
-            concurrency=concurrency,
-            page_delay=page_delay,
-            sender_id=sender_id,
-            on_error=on_error,
-            jitter=jitter,
-            max_error_backoff=max_error_backoff,
-            dedupe_window=dedupe_window,
-        )
+        return SettlementPoller(self, creditor_ids, store=store, **options)
 
     async def ping(self) -> None:
         """``GET /webapi/api/Ping``: returns when the service is up and the credentials work."""

@@ -113,8 +113,11 @@ class LeaseLostError(CheckpointError):
 
 
 class CursorStalledError(AmiliError):
-    """The server keeps answering a settlement poll with settlements but its cursor does not move;
-    the poller stops asking that creditor (and reports it) rather than loop on the same page."""
+    """The server answered a settlement poll with settlements but its cursor did not move.
+
+    The poller takes nothing from that answer (none of its settlements counts as delivered),
+    reports the error for that creditor (``on_error``, stats), backs off as after any failure and
+    asks again from the same cursor, rather than loop on the same page."""
 
 
 class TransportError(AmiliError):

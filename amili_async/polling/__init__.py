@@ -1,6 +1,6 @@
 """Settlement polling: the poller, its events and stats, and the checkpoint stores."""
 
-from .poller import ErrorCallback, SettlementEvent, SettlementPoller, Start
+from .poller import ErrorCallback, PollerOptions, SettlementEvent, SettlementPoller, Start
 from .stats import CreditorStats, PollerStats
 from .stores import (
     CheckpointStore,
@@ -19,6 +19,7 @@ __all__ = [
     "FileCheckpointStore",
     "LeasingStore",
     "MemoryCheckpointStore",
+    "PollerOptions",
     "PollerStats",
     "SQLiteCheckpointStore",
     "SettlementEvent",

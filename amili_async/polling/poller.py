@@ -1,16 +1,20 @@
 """The settlement poller: walks each creditor's ``lastsettlementid`` forward, for months.
 
-Delivery is at-least-once with at most one re-delivery per crash:
+Delivery is at-least-once:
 
 * each creditor's settlements are delivered in the server's order;
-* a creditor's cursor is saved only when the consumer is done with a settlement: when it asks for
-  the next event, or awaits :meth:`SettlementEvent.ack` (which returns once the cursor is stored);
-* so a crash while processing re-delivers that one settlement after a restart, and skips nothing;
-* ids already delivered are remembered (bounded), so a server repeating itself causes no
+* a creditor's cursor is saved only when the consumer is done with a settlement. By default
+  (``auto_ack=True``) that is when the loop asks for the next event, or when it awaits
+  [`SettlementEvent.ack`][amili_async.SettlementEvent.ack]; so a crash re-delivers at most the event
+  in hand. With ``auto_ack=False`` only ``ack()`` counts, from any task and in any order, and a
+  creditor's cursor passes an event only once it and every earlier event of that creditor are acked;
+* ids already handed out are remembered (bounded), so a server repeating itself causes no
   duplicates; a cursor never moves backwards.
 
 Each creditor has its own small task (fetching is bounded by a shared semaphore): a creditor that
-keeps failing is backed off and reported, and never stops the others.
+keeps failing is backed off and reported, and never stops the others. What no retry can mend (the
+checkpoint store failing, rejected credentials, the client closed) ends the poller: ``async for``
+raises it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Final, Literal, Self
+from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self, TypedDict
 
 import msgspec
 
@@ -31,13 +35,14 @@ from .._transport import decode_response
 from ..models.decoding import TypedDecoder
 from ..models.polling import SettlementPage
 from .stats import CreditorStats, PollerStats
+from .stores import ClaimingStore
 
 if TYPE_CHECKING:
     from ..client import AmiliClient
     from ..models import Settlement
     from .stores import CheckpointStore
 
-__all__ = ["ErrorCallback", "SettlementEvent", "SettlementPoller", "Start"]
+__all__ = ["ErrorCallback", "PollerOptions", "SettlementEvent", "SettlementPoller", "Start"]
 
 logger = logging.getLogger("amili_async")
 
@@ -48,6 +53,27 @@ _PAGE_DECODER: Final = TypedDecoder(SettlementPage)
 _ID_ENCODER: Final = msgspec.json.Encoder()
 _ID_TEXTS: Final = msgspec.json.Decoder(list[str | None])
 _STOP: Final = object()
+# What no backoff can mend: the poller ends and ``async for`` raises it.
+_FATAL: Final = (errors.CheckpointError, errors.ClientClosedError, errors.AuthenticationError)
+
+
+class PollerOptions(TypedDict, total=False):
+    """The keyword options of [`SettlementPoller`][amili_async.SettlementPoller] (and of
+    [`AmiliClient.settlement_poller`][amili_async.AmiliClient.settlement_poller]), each with the
+    meaning and default documented there."""
+
+    interval: float
+    start: Start
+    concurrency: int
+    page_delay: float
+    sender_id: str | None
+    on_error: ErrorCallback | None
+    jitter: float
+    max_error_backoff: float
+    dedupe_window: int
+    auto_ack: bool
+    max_unacked: int
+    poll_timeout: float
 
 
 class SettlementEvent:
@@ -64,8 +90,10 @@ class SettlementEvent:
         self, creditor: _Creditor, settlement: Settlement, seq: int, cursor: str | None
     ) -> None:
         self.settlement = settlement
+        # The creditor's polling state this event was fetched under (a later lease integration
+        # hangs the lease epoch there), and the event's place in that creditor's sequence.
         self._creditor = creditor
-        self._seq = seq  # its place in the creditor's sequence of events
+        self._seq = seq
         self._cursor = cursor
 
     @property
@@ -80,17 +108,32 @@ class SettlementEvent:
 
     @property
     def acked(self) -> bool:
-        """Whether the cursor past this settlement has been stored."""
+        """Whether the creditor's stored cursor is at or past this settlement."""
         return self._creditor.saved_seq >= self._seq
 
     async def ack(self) -> None:
-        """Store the creditor's cursor past this settlement; returns once it is durable.
+        """Acknowledge the settlement: you are done with it (booked it, or decided to skip it).
 
-        Acknowledging also covers the creditor's earlier settlements. Asking the poller for the
-        next event acknowledges the previous one, so call this only to commit early (e.g. in the
-        same database transaction as your booking) or when processing events out of the loop.
+        With the default ``auto_ack=True`` this stores the creditor's cursor past this settlement
+        and the creditor's earlier ones, and returns once that is durable. The loop does the same
+        on its own when it asks for the next event, so call this only to commit early (e.g. in the
+        same database transaction as your booking) or before you `break`.
+
+        With ``auto_ack=False`` this is the only thing that moves a cursor. Call it from any task,
+        in any order. The cursor moves past this settlement once it and every earlier settlement of
+        its creditor are acknowledged; this returns once the ack is recorded and the save it makes
+        possible (if any) is durable. It never waits for other events' acks. Acking twice is
+        harmless.
+
+        Raises:
+            CheckpointError: The store could not save the cursor; the poller ends too.
         """
-        await self._creditor.poller._ack(self)
+        state = self._creditor
+        poller = state.poller
+        if not poller._auto_ack:
+            await poller._ack_out_of_order(self)
+        elif state.wants_save_past(self._seq, self._cursor):
+            await poller._save_through(state, self._seq)
 
     def __repr__(self) -> str:
         s = self.settlement
@@ -101,7 +144,8 @@ class SettlementEvent:
 
 
 class _Creditor:
-    """The poller's state for one creditor."""
+    """The poller's state for one creditor. Each event keeps a reference to it, so what belongs
+    to the fetch an event came from (e.g. a later lease integration's epoch) can live here."""
 
     def __init__(
         self,
@@ -118,14 +162,19 @@ class _Creditor:
         self.loaded = False
         self.fetch_cursor: str | None = None  # where the next request starts (runs ahead of acks)
         self.seq = 0  # events made so far
-        # Checkpointing: saves of one creditor run one at a time and always write the newest
-        # cursor asked for, so the stored cursor only moves forward (no lock on the hot path).
+        # Checkpointing: acks record the newest cursor wanted, then save under the lock; an ack
+        # that gets the lock after another saved past it has nothing left to do, so concurrent
+        # acks merge into few saves and the stored cursor only moves forward.
+        self.save_lock = asyncio.Lock()
         self.saved_seq = 0  # events whose cursor is stored
         self.wanted_seq = 0
         self.wanted_cursor = ""
-        self.saving = False
-        self.save_waiters: list[asyncio.Future[None]] = []
-        # The last settlement ids delivered (as ints: cheaper to hash than UUIDs), page by page.
+        # auto_ack=False: the events acked so far form a prefix of the creditor's sequence, plus
+        # the acks that came early (after a gap), by seq.
+        self.acked_through = 0
+        self.early_acks: dict[int, str | None] = {}
+        # The last settlement ids handed out or queued to be (as ints: cheaper to hash than
+        # UUIDs), page by page.
         self.seen: set[int] = set()
         self.seen_pages: collections.deque[list[int]] = collections.deque()
         self.dedupe_window = dedupe_window
@@ -136,6 +185,37 @@ class _Creditor:
         self.seen_pages.append(settlement_ids)
         while len(self.seen) > self.dedupe_window and len(self.seen_pages) > 1:
             self.seen.difference_update(self.seen_pages.popleft())
+
+    def want(self, seq: int, cursor: str) -> None:
+        """Record that the cursor may move to ``cursor`` (past event ``seq``), if that is newer."""
+        if seq > self.wanted_seq:
+            self.wanted_seq, self.wanted_cursor = seq, cursor
+
+    def wants_save_past(self, seq: int, cursor: str | None) -> bool:
+        """An ack in auto_ack mode (which covers the earlier events): record the cursor it wants;
+        whether a save is needed. The poller's hot path: a plain call, no coroutine."""
+        if seq <= self.saved_seq or cursor is None:
+            return False
+        if seq > self.wanted_seq:
+            self.wanted_seq, self.wanted_cursor = seq, cursor
+        return True
+
+    def record_ack(self, seq: int, cursor: str | None) -> int:
+        """Record one ack (auto_ack=False); return how many events joined the acked prefix."""
+        if seq <= self.acked_through or seq in self.early_acks:
+            return 0
+        if seq != self.acked_through + 1:
+            self.early_acks[seq] = cursor
+            return 0
+        before = self.acked_through
+        while True:
+            self.acked_through = seq
+            if cursor is not None:
+                self.want(seq, cursor)
+            seq += 1
+            if seq not in self.early_acks:
+                return self.acked_through - before
+            cursor = self.early_acks.pop(seq)
 
 
 class _Fresh:
@@ -162,32 +242,57 @@ class _Fresh:
 class SettlementPoller(AsyncClosing):
     """Pulls new settlements for many creditors and hands them out one event at a time.
 
-    Made by :meth:`AmiliClient.settlement_poller`:
+    Made by [`AmiliClient.settlement_poller`][amili_async.AmiliClient.settlement_poller]:
 
     ```python
     store = SQLiteCheckpointStore("checkpoints.db")
     async with client.settlement_poller(creditor_ids, store=store) as poller:
         async for event in poller:
-            await book(event.settlement)  # the cursor is saved when you ask for the next one
+            await book(event.settlement)  # the next step of the loop acks this event
     ```
+
+    By default the next step of the loop acknowledges the event in hand: the poller then saves
+    the creditor's cursor past it. So finish with each event inside the loop body; to hand events
+    to other tasks, use ``auto_ack=False`` (see the polling guide's worker-pool recipe).
+
+    A store that can keep two pollers off the same creditors (a ``ClaimingStore``, such as the
+    file and SQLite stores) is asked to claim them when the poller starts, before anything is
+    fetched, and to release them when it closes; a refusal raises
+    [`CheckpointError`][amili_async.CheckpointError] from ``async with`` (or the first step of
+    ``async for``).
 
     Args:
         client: The client to poll with; its ``RetryPolicy`` retries transient failures.
-        creditor_ids: The creditors to poll.
-        store: Where cursors are saved (see :mod:`amili_async.polling.stores`).
-        interval: Seconds between polls of a creditor once it is drained (with jitter).
+        creditor_ids: The creditors to poll: a collection of non-empty strings.
+        store: Where cursors are saved (see the checkpoints guide).
+        interval: Seconds between polls of a creditor once it is drained (with jitter); > 0.
         start: Where a creditor *without a saved cursor* begins: ``"beginning"`` (its first
             settlement) or ``"now"`` (only what is paid from now on: the poller walks to the end
             without delivering and saves that cursor). A saved cursor always wins.
-        concurrency: At most this many poll requests at once.
+        concurrency: At most this many poll requests at once (an int >= 1).
         page_delay: Seconds to wait between the pages of one drain.
         sender_id: Sent as ``senderid`` and used, with the creditor id, as the checkpoint key.
         on_error: Called with ``(creditor_id, error)`` when a creditor's poll fails (after the
-            client's retries); sync or async.
-        jitter: Up to this fraction is added to each interval, so creditors spread out.
+            client's retries); sync or async. The error has its traceback during the call; then
+            the poller keeps it in ``stats`` without frames (log or copy what you need there).
+            Errors that end the poller are raised by ``async for`` instead.
+        jitter: Up to this fraction is added to each interval (and taken off each error
+            backoff), so creditors spread out.
         max_error_backoff: A failing creditor is retried after ``interval`` (at least a second),
             then twice that, and so on up to this many seconds.
         dedupe_window: Settlement ids remembered per creditor to drop repeats.
+        auto_ack: ``True``: asking for the next event acks the previous one. ``False``: only
+            [`SettlementEvent.ack`][amili_async.SettlementEvent.ack] does.
+        max_unacked: With ``auto_ack=False``, the loop waits while this many events are out
+            whose creditor's cursor cannot pass them yet (not acked, or acked while an earlier
+            event of the creditor is not).
+        poll_timeout: Seconds one poll request of a creditor may take, retries and the wait for
+            a free request slot included; a poll that takes longer fails with
+            [`TimeoutError`][amili_async.TimeoutError] for that creditor (reported like any
+            failure).
+
+    Raises:
+        ConfigurationError: An argument is out of range (see each).
     """
 
     def __init__(
@@ -205,11 +310,12 @@ class SettlementPoller(AsyncClosing):
         jitter: float = 0.1,
         max_error_backoff: float = 900.0,
         dedupe_window: int = 10_000,
+        auto_ack: bool = True,
+        max_unacked: int = 1_000,
+        poll_timeout: float = 600.0,
     ) -> None:
-        if start not in ("beginning", "now"):
-            raise errors.ConfigurationError(f"start must be 'beginning' or 'now', not {start!r}")
-        if concurrency < 1 or interval < 0 or page_delay < 0:
-            raise errors.ConfigurationError("concurrency >= 1, interval >= 0, page_delay >= 0")
+        ids = _checked_creditor_ids(creditor_ids)
+        _check_options(start, interval, concurrency, page_delay, max_unacked, poll_timeout)
         self._client = client
         self._store = store
         self._interval = interval
@@ -219,10 +325,13 @@ class SettlementPoller(AsyncClosing):
         self._on_error = on_error
         self._jitter = jitter
         self._max_error_backoff = max(max_error_backoff, interval)
+        self._auto_ack = auto_ack
+        self._max_unacked = max_unacked
+        self._poll_timeout = poll_timeout
         self._fetch_slots = asyncio.Semaphore(concurrency)
         self.stats = PollerStats()
         self._creditors: dict[str, _Creditor] = {}
-        for cid in dict.fromkeys(creditor_ids):
+        for cid in ids:
             self.stats.creditors[cid] = CreditorStats()
             query = _sansio.build_query(
                 _sansio.BATCH_PARAM_NAMES, {"sender_id": sender_id, "creditor_id": cid}
@@ -235,9 +344,14 @@ class SettlementPoller(AsyncClosing):
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2)
         self._current: _Fresh | None = None
         self._pending: SettlementEvent | None = None
+        self._outstanding = 0  # auto_ack=False: events out that no cursor has passed yet
+        self._room: asyncio.Future[None] | None = None  # the loop waiting for max_unacked
         self._tasks: list[asyncio.Task[None]] = []
+        self._start_lock = asyncio.Lock()
         self._started = False
+        self._claimed = False
         self._stopping = False
+        self._fatal: errors.AmiliError | None = None
 
     def __repr__(self) -> str:
         return (
@@ -248,38 +362,71 @@ class SettlementPoller(AsyncClosing):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._ensure_started()
+        await self._ensure_started()
         return self
 
     def stop(self) -> None:
-        """Ask the poller to end: the ``async for`` finishes after the event in hand (which is
-        acknowledged when the loop asks for the next one). Safe to call from any task."""
+        """Ask the poller to end: the ``async for`` finishes after the event in hand (which, with
+        ``auto_ack=True``, is acknowledged when the loop asks for the next one). Safe to call from
+        any task."""
         self._stopping = True
         self._current = None
         for task in self._tasks:
             task.cancel()
         if not self._queue.full():
             self._queue.put_nowait(_STOP)
+        self._make_room()
 
     async def aclose(self) -> None:
-        """Stop and wait until every background task has ended. Unacknowledged events stay
-        unsaved: they are delivered again by the next poller on the same store."""
+        """Stop, wait until every background task has ended, and release the store's claim.
+        Unacknowledged events stay unsaved: they are delivered again by the next poller on the
+        same store."""
         self.stop()
         tasks, self._tasks = self._tasks, []
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._claimed:
+            self._claimed = False
+            try:
+                await self._claiming_store().release(self._store_sender, list(self._creditors))
+            except Exception as exc:  # closing goes on; the next claim will say more
+                logger.warning("settlement poller: %r failed to release: %s", self._store, exc)
 
     close = aclose
 
-    def _ensure_started(self) -> None:
-        if self._started:
-            return
-        self._started = True
-        self._client._ensure_transport()  # fail fast on a closed client
+    async def _ensure_started(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+        async with self._start_lock:
+            if self._started:
+                return
+            self._client._ensure_transport()  # fail fast on a closed client
+            if isinstance(self._store, ClaimingStore):
+                creditor_ids = list(self._creditors)
+                try:
+                    await self._store.claim(self._store_sender, creditor_ids)
+                except Exception as exc:
+                    self._store_failed("claim", "its creditors", exc)
+                self._claimed = True
+            self._started = True
+        for state in self._creditors.values():
+            state.stats.started()
         self._tasks = [
             asyncio.create_task(self._poll_creditor(state), name=f"amili-poll-{cid}")
             for cid, state in self._creditors.items()
         ]
         self._tasks.append(asyncio.create_task(self._log_stats(), name="amili-poll-stats"))
+
+    def _claiming_store(self) -> ClaimingStore:
+        store = self._store
+        assert isinstance(store, ClaimingStore)
+        return store
+
+    def _end_with(self, error: errors.AmiliError) -> None:
+        """End the poller: the consumer's ``async for`` raises ``error``."""
+        if self._fatal is None:
+            self._fatal = error
+            logger.error("settlement poller stopped: %s", error)
+        self.stop()
 
     # -- the consumer's side -----------------------------------------------------------------
 
@@ -290,12 +437,19 @@ class SettlementPoller(AsyncClosing):
         pending = self._pending
         if pending is not None:
             self._pending = None
-            await self._ack(pending)  # the consumer is done with it: it asks for the next one
+            # the consumer is done with it: it asks for the next one
+            state = pending._creditor
+            if state.wants_save_past(pending._seq, pending._cursor):
+                await self._save_through(state, pending._seq)
         if not self._started:
-            self._ensure_started()
+            await self._ensure_started()
+        if not self._auto_ack:
+            await self._wait_for_room()
         fresh = self._current  # stop() clears it, so a stop is seen here without another check
         while fresh is None or fresh.next >= fresh.end:
             if self._stopping:
+                if self._fatal is not None:
+                    raise self._fatal
                 raise StopAsyncIteration
             item = await self._queue.get()
             if item is _STOP:
@@ -308,47 +462,62 @@ class SettlementPoller(AsyncClosing):
         event = SettlementEvent(
             state, fresh.settlements[index], fresh.first_seq + index, fresh.texts[index]
         )
-        self._pending = event
+        if self._auto_ack:
+            self._pending = event
+        else:
+            self._outstanding += 1
         state.stats.delivered += 1
         return event
 
-    async def _ack(self, event: SettlementEvent) -> None:
-        # The hot path of the poller: runs once per settlement, so it stays flat.
-        state = event._creditor
-        seq = event._seq
-        if seq > state.saved_seq:
-            cursor = event._cursor
-            if cursor is not None:
-                if state.saving or state.save_waiters:
-                    if seq > state.wanted_seq:
-                        state.wanted_seq, state.wanted_cursor = seq, cursor
-                    await self._store_through(state, seq)
-                else:  # nobody else is saving this creditor: save directly
-                    state.saving = True
-                    try:
-                        await self._store.save(self._store_sender, state.creditor_id, cursor)
-                        state.saved_seq = seq
-                    finally:
-                        state.saving = False
-                        if state.save_waiters:
-                            _wake(state)
-
-    async def _store_through(self, state: _Creditor, seq: int) -> None:
-        """Return once the store holds this creditor's cursor at or past event ``seq``."""
-        while state.saved_seq < seq:
-            if state.saving:  # another ack is saving: wait for it, then look again
-                waiter = asyncio.get_running_loop().create_future()
-                state.save_waiters.append(waiter)
-                await waiter
-                continue
-            state.saving = True
+    async def _wait_for_room(self) -> None:
+        while self._outstanding >= self._max_unacked and not self._stopping:
+            self._room = asyncio.get_running_loop().create_future()
             try:
-                target = state.wanted_seq
-                await self._store.save(self._store_sender, state.creditor_id, state.wanted_cursor)
-                state.saved_seq = target
+                await self._room
             finally:
-                state.saving = False
-                _wake(state)
+                self._room = None
+
+    def _make_room(self) -> None:
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+
+    async def _ack_out_of_order(self, event: SettlementEvent) -> None:
+        state = event._creditor
+        joined = state.record_ack(event._seq, event._cursor)
+        if joined:
+            self._outstanding -= joined
+            self._make_room()
+        if event._seq <= state.acked_through:  # in the acked prefix: make sure it is stored
+            await self._save_through(state, state.wanted_seq)
+
+    async def _save_through(self, state: _Creditor, seq: int) -> None:
+        """Return once the store holds this creditor's cursor at or past event ``seq``."""
+        lock = state.save_lock
+        await lock.acquire()  # not `async with`: two coroutines fewer per settlement
+        try:
+            if state.saved_seq >= seq:  # an ack that held the lock saved past it already
+                return
+            target, cursor = state.wanted_seq, state.wanted_cursor
+            try:
+                await self._store.save(self._store_sender, state.creditor_id, cursor)
+            except Exception as exc:
+                self._store_failed("save the cursor of", state.creditor_id, exc)
+            state.saved_seq = target
+        finally:
+            lock.release()
+
+    def _store_failed(self, action: str, creditor: str, exc: Exception) -> NoReturn:
+        """End the poller over a failed store call and raise: the store's own AmiliError as it
+        is, any other failure (OSError, sqlite3...) as a CheckpointError."""
+        if isinstance(exc, errors.AmiliError):
+            self._end_with(exc)
+            raise exc
+        error = errors.CheckpointError(
+            f"{self._store!r} failed to {action} {creditor} ({type(exc).__name__}: {exc})"
+        )
+        self._end_with(error)
+        raise error from exc
 
     # -- one creditor's loop -------------------------------------------------------------------
 
@@ -359,6 +528,9 @@ class SettlementPoller(AsyncClosing):
                 if not state.loaded:
                     await self._load(state)
                 await self._drain(state)
+            except _FATAL as error:
+                self._end_with(error)
+                return
             except Exception as error:  # a poller runs for months: report, back off, go on
                 await self._failed(state.creditor_id, stats, error)
                 delay = self._error_backoff(stats.consecutive_failures)
@@ -367,31 +539,52 @@ class SettlementPoller(AsyncClosing):
             await asyncio.sleep(delay)
 
     async def _load(self, state: _Creditor) -> None:
-        cursor = await self._store.load(self._store_sender, state.creditor_id)
+        creditor_id = state.creditor_id
+        try:
+            cursor = await self._store.load(self._store_sender, creditor_id)
+        except Exception as exc:
+            self._store_failed("load the cursor of", creditor_id, exc)
         if cursor is None and self._start == "now":
-            cursor = await self._walk_to_end(state.creditor_id)
+            cursor = await self._walk_to_end(state)
             if cursor is not None:
-                await self._store.save(self._store_sender, state.creditor_id, cursor)
+                try:
+                    await self._store.save(self._store_sender, creditor_id, cursor)
+                except Exception as exc:
+                    self._store_failed("save the cursor of", creditor_id, exc)
         state.fetch_cursor = cursor
         state.loaded = True
 
-    async def _walk_to_end(self, creditor_id: str) -> str | None:
+    async def _walk_to_end(self, state: _Creditor) -> str | None:
         """The cursor past the creditor's last settlement today, delivering nothing."""
         cursor: str | None = None
         while True:
-            page = await self._fetch(creditor_id, cursor)
+            page = await self._fetch_within_deadline(state, cursor)
             if not page.settlements:
                 return cursor
-            cursor = self._advance(creditor_id, cursor, page)
+            cursor = self._advance(state.creditor_id, cursor, page)
+
+    async def _fetch_within_deadline(self, state: _Creditor, cursor: str | None) -> SettlementPage:
+        try:
+            async with asyncio.timeout(self._poll_timeout):
+                return await self._fetch(state.creditor_id, cursor)
+        except TimeoutError as exc:
+            if isinstance(exc, errors.AmiliError):  # the request's own timeout, after retries
+                raise
+            raise errors.TimeoutError(
+                f"creditor {state.creditor_id}: the poll took longer than "
+                f"poll_timeout={self._poll_timeout}s"
+            ) from None
 
     async def _drain(self, state: _Creditor) -> None:
         """Fetch and queue pages until one comes back empty."""
         while True:
-            page = await self._fetch(state.creditor_id, state.fetch_cursor)
+            page = await self._fetch_within_deadline(state, state.fetch_cursor)
             if not page.settlements:
                 return
+            # Only a page that moves the cursor is taken: its ids count as seen from here on.
+            cursor = self._advance(state.creditor_id, state.fetch_cursor, page)
             fresh = self._fresh(state, page)
-            state.fetch_cursor = self._advance(state.creditor_id, state.fetch_cursor, page)
+            state.fetch_cursor = cursor
             if fresh is not None:
                 await self._queue.put(fresh)
             if self._page_delay:
@@ -465,7 +658,7 @@ class SettlementPoller(AsyncClosing):
         return new
 
     async def _failed(self, creditor_id: str, stats: CreditorStats, error: Exception) -> None:
-        stats.failed(error)
+        stats.failed()
         self.stats.errors += 1
         logger.warning(
             "polling creditor %s failed (%d in a row): %s",
@@ -473,18 +666,22 @@ class SettlementPoller(AsyncClosing):
             stats.consecutive_failures,
             error,
         )
-        if self._on_error is None:
-            return
         try:
-            outcome = self._on_error(creditor_id, error)
-            if inspect.isawaitable(outcome):
-                await outcome
+            if self._on_error is not None:
+                outcome = self._on_error(creditor_id, error)
+                if inspect.isawaitable(outcome):
+                    await outcome
         except Exception:
             logger.exception("on_error callback failed for creditor %s", creditor_id)
+        finally:
+            stats.keep_error(error)  # after on_error, which may want the traceback
 
     def _error_backoff(self, failures: int) -> float:
+        """Exponential from ``interval`` (at least a second) to ``max_error_backoff``, less up to
+        ``jitter`` of it, so creditors that failed together do not retry together."""
         base = max(self._interval, 1.0)
-        return min(self._max_error_backoff, base * 2.0 ** (failures - 1))
+        delay = min(self._max_error_backoff, base * 2.0 ** min(failures - 1, 64))
+        return delay * (1 - self._jitter * random.random())
 
     async def _log_stats(self) -> None:
         while True:
@@ -492,12 +689,43 @@ class SettlementPoller(AsyncClosing):
             logger.info("settlement poller: %s", self.stats.summary())
 
 
-def _wake(state: _Creditor) -> None:
-    """Wake the acks waiting for this creditor's save to finish."""
-    waiters, state.save_waiters = state.save_waiters, []
-    for waiter in waiters:
-        if not waiter.done():
-            waiter.set_result(None)
+def _checked_creditor_ids(creditor_ids: Iterable[str]) -> list[str]:
+    """The creditor ids, once each; an empty or non-string id would mean every creditor."""
+    if isinstance(creditor_ids, str | bytes):
+        raise errors.ConfigurationError(
+            "creditor_ids must be a collection of ids, not one string: "
+            f"use [{creditor_ids!r}] to poll one creditor"
+        )
+    ids = list(dict.fromkeys(creditor_ids))
+    for cid in ids:
+        if not isinstance(cid, str) or not cid.strip():
+            raise errors.ConfigurationError(
+                f"every creditor id must be a non-empty string, not {cid!r} (an empty id would "
+                "ask the server for every creditor)"
+            )
+    return ids
+
+
+def _check_options(
+    start: str,
+    interval: float,
+    concurrency: int,
+    page_delay: float,
+    max_unacked: int,
+    poll_timeout: float,
+) -> None:
+    if start not in ("beginning", "now"):
+        raise errors.ConfigurationError(f"start must be 'beginning' or 'now', not {start!r}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise errors.ConfigurationError(f"concurrency must be an int >= 1, not {concurrency!r}")
+    if isinstance(max_unacked, bool) or not isinstance(max_unacked, int) or max_unacked < 1:
+        raise errors.ConfigurationError(f"max_unacked must be an int >= 1, not {max_unacked!r}")
+    if not interval > 0:
+        raise errors.ConfigurationError(f"interval must be > 0 seconds, not {interval!r}")
+    if not poll_timeout > 0:
+        raise errors.ConfigurationError(f"poll_timeout must be > 0 seconds, not {poll_timeout!r}")
+    if not page_delay >= 0:
+        raise errors.ConfigurationError(f"page_delay must be >= 0 seconds, not {page_delay!r}")
 
 
 def _page_cursor(page: SettlementPage, creditor_id: str) -> str | None:

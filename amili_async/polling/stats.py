@@ -16,13 +16,15 @@ class CreditorStats:
     Attributes:
         delivered: Settlements handed to the consumer.
         consecutive_failures: Failed polls since the last success (the creditor is backed off).
-        last_error: The most recent failure, if any.
+        last_error: The most recent failure, if any, kept without its traceback and the chain
+            of exceptions behind it (which can hold whole response bodies for months).
         last_success_at: Wall-clock time of the last successful poll (UTC).
     """
 
     delivered: int = 0
     consecutive_failures: int = 0
     last_error: Exception | None = None
+    _started: float | None = dataclasses.field(default=None, repr=False)  # monotonic
     _last_success: float | None = dataclasses.field(default=None, repr=False)  # monotonic
     _last_success_wall: float | None = dataclasses.field(default=None, repr=False)
 
@@ -35,10 +37,17 @@ class CreditorStats:
 
     @property
     def lag(self) -> float | None:
-        """Seconds since the last successful poll, or ``None`` before the first one."""
-        if self._last_success is None:
+        """Seconds since the last successful poll; for a creditor that never succeeded, since
+        the poller started (``None`` before it starts)."""
+        since = self._last_success if self._last_success is not None else self._started
+        if since is None:
             return None
-        return time.monotonic() - self._last_success
+        return time.monotonic() - since
+
+    def started(self) -> None:
+        """The poller started polling this creditor: its lag counts from now until a success."""
+        if self._started is None:
+            self._started = time.monotonic()
 
     def succeeded(self) -> None:
         # Called on every poll: two clock reads, no datetime objects.
@@ -46,8 +55,13 @@ class CreditorStats:
         self._last_success_wall = time.time()
         self.consecutive_failures = 0
 
-    def failed(self, error: Exception) -> None:
+    def failed(self) -> None:
         self.consecutive_failures += 1
+
+    def keep_error(self, error: Exception) -> None:
+        """Keep ``error`` as ``last_error``, without the frames and chained exceptions it pins."""
+        error.__traceback__ = None
+        error.__cause__ = error.__context__ = None
         self.last_error = error
 
 
@@ -75,16 +89,16 @@ class PollerStats:
         return sum(c.delivered for c in self.creditors.values())
 
     def lag(self, creditor_id: str) -> float | None:
-        """Seconds since ``creditor_id`` was last polled successfully."""
+        """Seconds since ``creditor_id`` was last polled successfully (see
+        [`CreditorStats.lag`][amili_async.CreditorStats.lag])."""
         return self.creditors[creditor_id].lag
 
     @property
     def max_lag(self) -> float | None:
-        """The largest lag over all creditors (``None`` while one has never succeeded)."""
-        lags = [c.lag for c in self.creditors.values()]
-        if not lags or any(lag is None for lag in lags):
-            return None
-        return max(lag for lag in lags if lag is not None)
+        """The largest lag over all creditors, a creditor that never succeeded counting from
+        the poller's start (``None`` before the poller starts)."""
+        lags = [lag for lag in (c.lag for c in self.creditors.values()) if lag is not None]
+        return max(lags, default=None)
 
     @property
     def failing(self) -> list[str]:
