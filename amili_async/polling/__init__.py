@@ -1,6 +1,7 @@
 """Settlement polling: the poller, its events and stats, and the checkpoint stores."""
 
 from .poller import ErrorCallback, SettlementEvent, SettlementPoller, Start
+from .postgres import PostgresCheckpointStore
 from .stats import CreditorStats, PollerStats
 from .stores import (
     CheckpointStore,
@@ -20,6 +21,7 @@ __all__ = [
     "LeasingStore",
     "MemoryCheckpointStore",
     "PollerStats",
+    "PostgresCheckpointStore",
     "SQLiteCheckpointStore",
     "SettlementEvent",
     "SettlementPoller",
