@@ -14,10 +14,13 @@ that stalled past its lease can never write over what the new holder booked.
 from __future__ import annotations
 
 import asyncio
+import collections
+import itertools
 import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from .._lifecycle import AsyncClosing
@@ -32,6 +35,12 @@ logger = logging.getLogger("amili_async")
 
 T = TypeVar("T")
 
+_CONNECT_TIMEOUT = 10.0
+# A statement that has not answered by then fails with CheckpointError instead of hanging a poller
+# (a timed-out write is either committed or not: never half of one).
+_COMMAND_TIMEOUT = 30.0
+_DEADLOCK_RETRIES = 3
+_MAX_BATCH = 500
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,50}")
 # One advisory lock class for creating our tables, so workers starting together on an empty
 # database do not race in CREATE TABLE IF NOT EXISTS (it is not safe against itself).
@@ -77,19 +86,40 @@ class _Sql:
                 PRIMARY KEY (sender_id, creditor_id))""",
         ]
         self.load = f"SELECT cursor FROM {cursors} WHERE sender_id = $1 AND creditor_id = $2"
-        self.save = f"""
-            INSERT INTO {cursors} (sender_id, creditor_id, cursor) VALUES ($1, $2, $3)
+        # Every cursor write, plain (epoch NULL) or under a lease, goes through this one
+        # statement, batched: concurrent saves share a commit (and its disk flush). The share lock
+        # keeps a takeover (an UPDATE of the lease row) from committing between the check and the
+        # write; a takeover that committed first makes the check fail on the new row version.
+        # Rows are locked in key order, as everywhere else, so no two statements deadlock.
+        # $1 senders, $2 creditors, $3 cursors, $4 epochs (NULL: plain), $5 this worker.
+        self.save_batch = f"""
+            WITH
+            input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                    AS i(sender_id, creditor_id, cursor, epoch)),
+            leased AS MATERIALIZED (
+                SELECT l.sender_id, l.creditor_id FROM {leases} l
+                JOIN input i ON i.sender_id = l.sender_id AND i.creditor_id = l.creditor_id
+                WHERE l.worker_id = $5 AND l.epoch = i.epoch
+                ORDER BY l.sender_id, l.creditor_id
+                FOR SHARE OF l)
+            INSERT INTO {cursors} AS t (sender_id, creditor_id, cursor)
+            SELECT i.sender_id, i.creditor_id, i.cursor FROM input i
+            WHERE i.epoch IS NULL
+               OR (i.sender_id, i.creditor_id) IN (SELECT sender_id, creditor_id FROM leased)
+            ORDER BY i.sender_id, i.creditor_id
             ON CONFLICT (sender_id, creditor_id)
-            DO UPDATE SET cursor = excluded.cursor, updated_at = now()"""
-        # The share lock keeps a takeover (an UPDATE of the lease row) from committing between the
-        # check and the write; one that committed first makes the check fail on the new row.
-        self.save_leased = f"""
-            WITH lease AS (
+            DO UPDATE SET cursor = excluded.cursor, updated_at = now()
+            RETURNING t.sender_id, t.creditor_id"""
+        # The same for a lone save, in a cheaper statement (a save alone is the common case of a
+        # consumer that acks one settlement at a time): returns true if written.
+        self.save_one = f"""
+            WITH leased AS MATERIALIZED (
                 SELECT 1 FROM {leases}
-                WHERE sender_id = $1 AND creditor_id = $2 AND worker_id = $4 AND epoch = $5
+                WHERE sender_id = $1 AND creditor_id = $2 AND worker_id = $5 AND epoch = $4
                 FOR SHARE)
             INSERT INTO {cursors} (sender_id, creditor_id, cursor)
-            SELECT $1, $2, $3 FROM lease
+            SELECT $1, $2, $3 WHERE $4::bigint IS NULL OR EXISTS (SELECT FROM leased)
             ON CONFLICT (sender_id, creditor_id)
             DO UPDATE SET cursor = excluded.cursor, updated_at = now()
             RETURNING true"""
@@ -117,14 +147,16 @@ class _Sql:
                 FROM {workers}
                 WHERE sender_id = $1 AND worker_id <> $2
                   AND heartbeat > now() - make_interval(secs => $4::float8)),
+            locked AS (
+                SELECT creditor_id FROM {leases} WHERE sender_id = $1 AND worker_id = $2
+                ORDER BY creditor_id FOR UPDATE),
             mine AS (
                 SELECT l.creditor_id,
                        w.creditor_id IS NOT NULL
                        AND row_number() OVER (
                            PARTITION BY w.creditor_id IS NOT NULL
                            ORDER BY md5(l.creditor_id || $2)) <= (SELECT k FROM share) AS keep
-                FROM {leases} l LEFT JOIN wanted w USING (creditor_id)
-                WHERE l.sender_id = $1 AND l.worker_id = $2),
+                FROM locked l LEFT JOIN wanted w USING (creditor_id)),
             renewed AS (
                 UPDATE {leases} l
                 SET worker_id = CASE WHEN m.keep THEN l.worker_id END,
@@ -153,20 +185,103 @@ class _Sql:
             UNION ALL
             SELECT creditor_id, epoch, true FROM taken"""
         self.release = f"""
-            UPDATE {leases} SET worker_id = NULL, expires_at = now()
-            WHERE sender_id = $1 AND worker_id = $2 AND creditor_id = ANY($3::text[])"""
+            WITH locked AS (
+                SELECT creditor_id FROM {leases}
+                WHERE sender_id = $1 AND worker_id = $2 AND creditor_id = ANY($3::text[])
+                ORDER BY creditor_id FOR UPDATE)
+            UPDATE {leases} l SET worker_id = NULL, expires_at = now() FROM locked k
+            WHERE l.sender_id = $1 AND l.creditor_id = k.creditor_id AND l.worker_id = $2"""
         self.leave = f"DELETE FROM {workers} WHERE sender_id = $1 AND worker_id = $2"
         self.release_all = f"""
-            WITH gone AS (DELETE FROM {workers} WHERE worker_id = $1)
-            UPDATE {leases} SET worker_id = NULL, expires_at = now() WHERE worker_id = $1"""
+            WITH
+            gone AS (DELETE FROM {workers} WHERE worker_id = $1),
+            locked AS (
+                SELECT sender_id, creditor_id FROM {leases} WHERE worker_id = $1
+                ORDER BY sender_id, creditor_id FOR UPDATE)
+            UPDATE {leases} l SET worker_id = NULL, expires_at = now() FROM locked k
+            WHERE l.sender_id = k.sender_id AND l.creditor_id = k.creditor_id
+              AND l.worker_id = $1"""
 
 
-class _Turn:
-    """One cursor's queue of writes."""
+@dataclass(frozen=True)
+class _Save:
+    """One cursor write: plain when ``epoch`` is None, else only under that lease."""
 
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
+    sender_id: str
+    creditor_id: str
+    cursor: str
+    epoch: int | None
+
+
+Key = tuple[str, str]  # (sender_id, creditor_id)
+_Pending = tuple[_Save, "asyncio.Future[bool]"]
+
+
+class _Batcher:
+    """Combines concurrent writes: whatever waits when a connection frees up goes out as one
+    statement and one commit, so N saves in flight cost about one disk flush, not N; a lone save
+    goes out at once. At most ``max_batches`` statements in flight.
+
+    Writes to one cursor stay in call order: a save whose cursor is already waiting or being
+    written waits behind it, so a batch holds each cursor once and no save overtakes another.
+    """
+
+    def __init__(
+        self, write: Callable[[Sequence[_Save]], Awaitable[set[Key]]], *, max_batches: int
+    ) -> None:
+        self._write = write
+        self._max_batches = max_batches
+        self._ready: dict[Key, _Pending] = {}  # next batch: one save per cursor, in call order
+        self._busy: set[Key] = set()  # cursors being written now
+        self._queued: dict[Key, collections.deque[_Pending]] = {}  # behind the ready or busy one
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, save: _Save) -> asyncio.Future[bool]:
+        """A future: whether ``save`` was written (False: its lease check refused it). The write
+        goes on even if the caller stops waiting."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        key = (save.sender_id, save.creditor_id)
+        if key in self._ready or key in self._busy:
+            self._queued.setdefault(key, collections.deque()).append((save, future))
+        else:
+            self._ready[key] = (save, future)
+            self._start()
+        return future
+
+    async def drained(self) -> None:
+        """Return once every save submitted so far is written or refused."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self) -> None:
+        if len(self._tasks) < self._max_batches:
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        while self._ready:
+            keys = list(itertools.islice(self._ready, _MAX_BATCH))
+            batch = [self._ready.pop(key) for key in keys]
+            self._busy.update(keys)
+            try:
+                written = await self._write([save for save, _ in batch])
+            except Exception as exc:  # a CheckpointError: no save of the batch is known written
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for key, (_, future) in zip(keys, batch, strict=True):
+                    if not future.done():
+                        future.set_result(key in written)
+            finally:
+                self._busy.difference_update(keys)
+                for key in keys:
+                    queued = self._queued.get(key)
+                    if queued:
+                        self._ready[key] = queued.popleft()
+                        if not queued:
+                            del self._queued[key]
 
 
 def _import_asyncpg() -> Any:
@@ -246,7 +361,7 @@ class PostgresCheckpointStore(AsyncClosing):
         self._closed = False
         self._held: dict[tuple[str, str], int] = {}  # (sender, creditor) -> epoch held now
         self._known: dict[str, frozenset[str]] = {}  # creditors whose lease rows exist, by sender
-        self._turns: dict[tuple[str, str], _Turn] = {}
+        self._batcher = _Batcher(self._save_batch, max_batches=pool_size)
 
     def __repr__(self) -> str:
         return (
@@ -281,11 +396,7 @@ class PostgresCheckpointStore(AsyncClosing):
             return
         if creditor_id in self._known.get(sender_id, ()):
             raise self._lost(sender_id, creditor_id, "no lease held")
-        await self._write(
-            sender_id,
-            creditor_id,
-            lambda c: c.execute(self._sql.save, sender_id, creditor_id, cursor),
-        )
+        await self._write(_Save(sender_id, creditor_id, cursor, None))
 
     async def close(self) -> None:
         """Give up every lease and heartbeat of this worker at once, then close the pool.
@@ -295,6 +406,7 @@ class PostgresCheckpointStore(AsyncClosing):
         """
         if self._closed:
             return
+        await self._batcher.drained()  # saves already asked for are written (or refused) first
         self._closed = True
         pool, self._pool = self._pool, None
         self._held.clear()
@@ -324,8 +436,12 @@ class PostgresCheckpointStore(AsyncClosing):
         """
         ids = sorted(set(creditor_ids))
         await self._add_creditors(sender_id, ids)
+        # A renewal later than lease_ttl is worthless (the leases may have moved): fail by then.
+        timeout = max(self.lease_ttl, 1.0)
         rows = await self._run(
-            lambda c: c.fetch(self._sql.sync, sender_id, self.worker_id, ids, self.lease_ttl)
+            lambda c: c.fetch(
+                self._sql.sync, sender_id, self.worker_id, ids, self.lease_ttl, timeout=timeout
+            )
         )
         held = {str(row["creditor_id"]): int(row["epoch"]) for row in rows}
         for key in [key for key in self._held if key[0] == sender_id]:
@@ -335,20 +451,14 @@ class PostgresCheckpointStore(AsyncClosing):
 
     async def save_leased(self, sender_id: str, creditor_id: str, cursor: str, epoch: int) -> None:
         """Save the cursor only while this worker holds the creditor's lease at ``epoch``: the
-        check and the write are one statement.
+        check and the write are one statement. Concurrent saves (of different creditors) share
+        one statement and one commit.
 
         Raises:
             LeaseLostError: The lease moved on (another worker took it, or this one gave it up);
                 nothing was saved.
         """
-        saved = await self._write(
-            sender_id,
-            creditor_id,
-            lambda c: c.fetchval(
-                self._sql.save_leased, sender_id, creditor_id, cursor, self.worker_id, epoch
-            ),
-        )
-        if saved is None:
+        if not await self._write(_Save(sender_id, creditor_id, cursor, epoch)):
             if self._held.get((sender_id, creditor_id)) == epoch:
                 del self._held[sender_id, creditor_id]
             raise self._lost(sender_id, creditor_id, f"epoch {epoch}")
@@ -383,34 +493,51 @@ class PostgresCheckpointStore(AsyncClosing):
         await self._run(lambda c: c.execute(self._sql.add_creditors, sender_id, ids))
         self._known[sender_id] = known.union(ids)
 
-    async def _write(
-        self, sender_id: str, creditor_id: str, statement: Callable[[Any], Awaitable[T]]
-    ) -> T:
-        """Run a cursor write shielded, so a cancelled caller never leaves it half-sent."""
-        return await asyncio.shield(self._in_call_order((sender_id, creditor_id), statement))
+    async def _write(self, save: _Save) -> bool:
+        """Write one cursor; whether it was written (a leased save may be refused). A cancelled
+        caller stops waiting, but the write still goes out whole, in its turn."""
+        return await asyncio.shield(self._batcher.submit(save))
 
-    async def _in_call_order(
-        self, key: tuple[str, str], statement: Callable[[Any], Awaitable[T]]
-    ) -> T:
-        """Writes to one cursor run one at a time, in call order: the pool would otherwise let a
-        later save overtake an earlier one."""
-        turn = self._turns.get(key)
-        if turn is None:
-            turn = self._turns[key] = _Turn()
-        turn.users += 1
-        try:
-            async with turn.lock:
-                return await self._run(statement)
-        finally:
-            turn.users -= 1
-            if not turn.users:
-                del self._turns[key]  # no one waits: keep the map small
+    async def _save_batch(self, batch: Sequence[_Save]) -> set[tuple[str, str]]:
+        """One statement, one commit for the whole batch; the keys it wrote."""
+        if len(batch) == 1:
+            (save,) = batch
+            written = await self._run(
+                lambda c: c.fetchval(
+                    self._sql.save_one,
+                    save.sender_id,
+                    save.creditor_id,
+                    save.cursor,
+                    save.epoch,
+                    self.worker_id,
+                )
+            )
+            return {(save.sender_id, save.creditor_id)} if written else set()
+        rows = await self._run(
+            lambda c: c.fetch(
+                self._sql.save_batch,
+                [save.sender_id for save in batch],
+                [save.creditor_id for save in batch],
+                [save.cursor for save in batch],
+                [save.epoch for save in batch],
+                self.worker_id,
+            )
+        )
+        return {(str(row["sender_id"]), str(row["creditor_id"])) for row in rows}
 
     async def _run(self, statement: Callable[[Any], Awaitable[T]]) -> T:
         pool = await self._connected()
         try:
-            async with pool.acquire() as connection:
-                return await statement(connection)
+            for attempt in range(_DEADLOCK_RETRIES):
+                try:
+                    async with pool.acquire() as connection:
+                        return await statement(connection)
+                except self._asyncpg.DeadlockDetectedError:
+                    # Every statement locks rows in key order, so this needs a foreign writer;
+                    # each statement is safe to run again (the lease checks run again too).
+                    if attempt == _DEADLOCK_RETRIES - 1:
+                        raise
+            raise AssertionError("unreachable")
         except self._errors as exc:
             raise CheckpointError(f"{self!r}: {type(exc).__name__}: {exc}") from exc
 
@@ -432,6 +559,8 @@ class PostgresCheckpointStore(AsyncClosing):
                 max_size=self._pool_size,
                 init=_durable_commits,
                 reset=_keep_session,
+                timeout=_CONNECT_TIMEOUT,
+                command_timeout=_COMMAND_TIMEOUT,
                 server_settings={"application_name": "amili_async"},
             )
         except self._errors as exc:

@@ -211,6 +211,31 @@ async def test_a_stalled_workers_late_save_is_refused_and_changes_nothing(make: 
     assert creditor not in await stalled.sync_leases("", IDS)  # waking up, it holds none of them
 
 
+async def test_a_save_racing_a_takeover_waits_for_it_and_is_refused(
+    make: Make, pg_dsn: str
+) -> None:
+    store = make(lease_ttl=30)
+    epoch = (await store.sync_leases("", IDS))[IDS[0]]
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        takeover = admin.transaction()
+        await takeover.start()
+        await admin.execute(
+            "UPDATE amili_checkpoints_leases SET worker_id = 'thief', epoch = epoch + 1 "
+            "WHERE creditor_id = $1",
+            IDS[0],
+        )
+        save = asyncio.create_task(store.save_leased("", IDS[0], "late", epoch))
+        await asyncio.sleep(0.2)
+        assert not save.done()  # blocked on the takeover's row lock, not decided on old data
+        await takeover.commit()
+        with pytest.raises(LeaseLostError):
+            await save
+    finally:
+        await admin.close()
+    assert await store.load("", IDS[0]) is None
+
+
 async def test_an_expired_lease_nobody_took_stays_with_its_holder(make: Make) -> None:
     store = make(lease_ttl=TTL)
     held = await store.sync_leases("", IDS)
