@@ -24,6 +24,7 @@ from amili_async import (
     PostgresCheckpointStore,
 )
 from amili_async.polling import LeasingStore
+from amili_async.polling.postgres import _Save
 from amili_async.sandbox import SandboxServer
 
 IDS = [f"9{n:08d}" for n in range(40)]
@@ -121,6 +122,70 @@ async def test_a_poller_acks_into_the_store(pg_dsn: str) -> None:
         cursor = str(event.settlement.id)
         async with PostgresCheckpointStore(pg_dsn) as other:  # committed: another worker sees it
             assert await other.load("", event.creditor_id) == cursor
+
+
+async def test_saves_in_flight_share_one_statement(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make(pool_size=1)
+    batches: list[int] = []
+    write = store._batcher._write
+
+    async def counted(batch: Sequence[_Save]) -> set[tuple[str, str]]:
+        batches.append(len(batch))
+        return await write(batch)
+
+    monkeypatch.setattr(store._batcher, "_write", counted)
+    await asyncio.gather(*(store.save("", creditor, f"v-{creditor}") for creditor in IDS))
+    assert sum(batches) == len(IDS)
+    assert len(batches) <= 2  # at most a first one alone, then all that waited for the connection
+    assert [await store.load("", creditor) for creditor in IDS] == [f"v-{c}" for c in IDS]
+
+
+async def test_one_batch_writes_what_it_may_and_refuses_the_rest(make: Make) -> None:
+    mine, other = make(lease_ttl=30), make(lease_ttl=30)
+    held = await settle([mine, other])
+    await asyncio.gather(*(other.save_leased("", c, "other's", e) for c, e in held[1].items()))
+
+    async def save(creditor: str) -> str:
+        epoch = held[0].get(creditor, held[1].get(creditor, 0))
+        try:
+            await mine.save_leased("", creditor, "mine", epoch)
+        except LeaseLostError:
+            return "refused"
+        return "saved"
+
+    outcomes = await asyncio.gather(*(save(c) for c in IDS), mine.save("S2", IDS[0], "plain"))
+    assert dict(zip(IDS, outcomes, strict=False)) == {
+        c: "saved" if c in held[0] else "refused" for c in IDS
+    }
+    assert [await mine.load("", c) for c in IDS] == [
+        "mine" if c in held[0] else "other's" for c in IDS
+    ]
+    assert await mine.load("S2", IDS[0]) == "plain"
+
+
+async def test_a_database_error_is_a_checkpoint_error(make: Make, pg_dsn: str) -> None:
+    store = make()
+    await store.save("", "c", "v")
+    admin = await asyncpg.connect(pg_dsn)
+    await admin.execute("DROP TABLE amili_checkpoints")
+    await admin.close()
+    results = await asyncio.gather(
+        *(store.save("", f"c{n}", "v") for n in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, CheckpointError) for r in results)
+    assert "amili_checkpoints" in str(results[0])
+
+
+async def test_close_waits_for_the_saves_already_asked_for(pg_dsn: str) -> None:
+    store = PostgresCheckpointStore(pg_dsn, pool_size=1)
+    saves = [asyncio.create_task(store.save("", c, "v")) for c in IDS]
+    await asyncio.sleep(0)  # every save is submitted
+    await store.close()
+    await asyncio.gather(*saves)
+    async with PostgresCheckpointStore(pg_dsn) as reopened:
+        assert {await reopened.load("", c) for c in IDS} == {"v"}
 
 
 # Creating the tables
