@@ -62,7 +62,7 @@ async def run(report: Report, quick: bool) -> None:
                 cost = await _database_cost(server, ids, saves // 4)
     report.table(["server", "acks in flight", "saves / s", "wall / save"], rows)
     report.table(
-        ["database cost", "statements", "round trips", "WAL bytes"],
+        ["database cost", "statements", "round trips", "WAL bytes", "wall us (via proxy)"],
         [[name, *(_fmt(v) for v in values)] for name, values in cost.items()],
     )
     report.note(
@@ -131,11 +131,12 @@ async def _database_cost(
                     (f"per sync_leases ({len(ids)} creditors)", sync(), syncs),
                 ):
                     before = await _counters(admin, proxy)
+                    started = time.perf_counter()
                     await work
+                    wall = time.perf_counter() - started
                     after = await _counters(admin, proxy)
-                    results[name] = tuple(
-                        (a - b) / count for a, b in zip(after, before, strict=True)
-                    )
+                    per_call = [(a - b) / count for a, b in zip(after, before, strict=True)]
+                    results[name] = (*per_call, wall / count * 1e6)
                 return results
     finally:
         await admin.close()

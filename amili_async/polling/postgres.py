@@ -213,7 +213,7 @@ class _Save:
     epoch: int | None
 
 
-Key = tuple[str, str]  # (sender_id, creditor_id)
+_Key = tuple[str, str]  # (sender_id, creditor_id)
 _Pending = tuple[_Save, "asyncio.Future[bool]"]
 
 
@@ -227,13 +227,13 @@ class _Batcher:
     """
 
     def __init__(
-        self, write: Callable[[Sequence[_Save]], Awaitable[set[Key]]], *, max_batches: int
+        self, write: Callable[[Sequence[_Save]], Awaitable[set[_Key]]], *, max_batches: int
     ) -> None:
         self._write = write
         self._max_batches = max_batches
-        self._ready: dict[Key, _Pending] = {}  # next batch: one save per cursor, in call order
-        self._busy: set[Key] = set()  # cursors being written now
-        self._queued: dict[Key, collections.deque[_Pending]] = {}  # behind the ready or busy one
+        self._ready: dict[_Key, _Pending] = {}  # next batch: one save per cursor, in call order
+        self._busy: set[_Key] = set()  # cursors being written now
+        self._queued: dict[_Key, collections.deque[_Pending]] = {}  # behind the ready or busy one
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, save: _Save) -> asyncio.Future[bool]:
@@ -324,7 +324,8 @@ class PostgresCheckpointStore(AsyncClosing):
             stores must never share one.
         lease_ttl: Seconds a lease lasts without renewal; a worker that has not synced for this
             long no longer counts as live.
-        pool_size: Connections this store may open (one per concurrent save or sync).
+        pool_size: Connections this store may open. Saves in flight together share one
+            statement, so a few suffice (see the "many machines" guide).
 
     Raises:
         ConfigurationError: asyncpg is not installed, or an argument is invalid.
@@ -384,11 +385,13 @@ class PostgresCheckpointStore(AsyncClosing):
         """Save the cursor; return once committed.
 
         While this store holds the creditor's lease, the save is made under it (as
-        [`save_leased`][amili_async.PostgresCheckpointStore.save_leased] with the epoch held);
-        otherwise it overwrites plainly.
+        [`save_leased`][amili_async.PostgresCheckpointStore.save_leased] with the epoch held). A
+        creditor this store was never asked to lease (no ``sync_leases`` listed it: a store used
+        without a poller that leases) is overwritten plainly.
 
         Raises:
-            LeaseLostError: This store held the lease, and it moved to another worker.
+            LeaseLostError: This store leases the creditor but does not hold its lease (any
+                more); nothing was saved.
         """
         epoch = self._held.get((sender_id, creditor_id))
         if epoch is not None:
@@ -527,17 +530,18 @@ class PostgresCheckpointStore(AsyncClosing):
 
     async def _run(self, statement: Callable[[Any], Awaitable[T]]) -> T:
         pool = await self._connected()
+        attempts = 0
         try:
-            for attempt in range(_DEADLOCK_RETRIES):
+            while True:
                 try:
                     async with pool.acquire() as connection:
                         return await statement(connection)
                 except self._asyncpg.DeadlockDetectedError:
                     # Every statement locks rows in key order, so this needs a foreign writer;
                     # each statement is safe to run again (the lease checks run again too).
-                    if attempt == _DEADLOCK_RETRIES - 1:
+                    attempts += 1
+                    if attempts == _DEADLOCK_RETRIES:
                         raise
-            raise AssertionError("unreachable")
         except self._errors as exc:
             raise CheckpointError(f"{self!r}: {type(exc).__name__}: {exc}") from exc
 
