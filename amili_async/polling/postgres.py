@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -41,6 +42,7 @@ _CONNECT_TIMEOUT = 10.0
 _COMMAND_TIMEOUT = 30.0
 _DEADLOCK_RETRIES = 3
 _MAX_BATCH = 500
+_IDLE_SECONDS = 5.0  # a writer keeps its connection this long after its last write
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,50}")
 # One advisory lock class for creating our tables, so workers starting together on an empty
 # database do not race in CREATE TABLE IF NOT EXISTS (it is not safe against itself).
@@ -218,23 +220,31 @@ _Pending = tuple[_Save, "asyncio.Future[bool]"]
 
 
 class _Batcher:
-    """Combines concurrent writes: whatever waits when a connection frees up goes out as one
-    statement and one commit, so N saves in flight cost about one disk flush, not N; a lone save
-    goes out at once. At most ``max_batches`` statements in flight.
+    """Combines concurrent writes: whatever waits when a writer is free goes out as one statement
+    and one commit, so N saves in flight cost about one disk flush, not N; a lone save goes out
+    at once. Up to ``writers`` writer tasks, each on a connection of its own that it keeps while
+    busy (and ``_IDLE_SECONDS`` after), so a save costs no pool round trip.
 
     Writes to one cursor stay in call order: a save whose cursor is already waiting or being
     written waits behind it, so a batch holds each cursor once and no save overtakes another.
     """
 
     def __init__(
-        self, write: Callable[[Sequence[_Save]], Awaitable[set[_Key]]], *, max_batches: int
+        self,
+        connect: Callable[[], contextlib.AbstractAsyncContextManager[Any]],
+        write: Callable[[Any, Sequence[_Save]], Awaitable[set[_Key]]],
+        *,
+        writers: int,
     ) -> None:
+        self._connect = connect
         self._write = write
-        self._max_batches = max_batches
+        self._max_writers = writers
         self._ready: dict[_Key, _Pending] = {}  # next batch: one save per cursor, in call order
         self._busy: set[_Key] = set()  # cursors being written now
         self._queued: dict[_Key, collections.deque[_Pending]] = {}  # behind the ready or busy one
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle: list[asyncio.Future[None]] = []  # writers waiting for work
+        self._writers: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     def submit(self, save: _Save) -> asyncio.Future[bool]:
         """A future: whether ``save`` was written (False: its lease check refused it). The write
@@ -245,43 +255,93 @@ class _Batcher:
             self._queued.setdefault(key, collections.deque()).append((save, future))
         else:
             self._ready[key] = (save, future)
-            self._start()
+            self._wake()
         return future
 
-    async def drained(self) -> None:
-        """Return once every save submitted so far is written or refused."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def close(self) -> None:
+        """Write (or refuse) every save submitted so far, then stop the writers."""
+        self._closing = True
+        self._wake_all()
+        while self._writers:
+            await asyncio.gather(*self._writers, return_exceptions=True)
+        self._closing = False  # a save submitted later still gets an answer (an error)
 
-    def _start(self) -> None:
-        if len(self._tasks) < self._max_batches:
-            task = asyncio.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def _wake(self) -> None:
+        while self._idle:
+            waiter = self._idle.pop()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        if len(self._writers) < self._max_writers:
+            task = asyncio.create_task(self._writer())
+            self._writers.add(task)
+            task.add_done_callback(self._writer_done)
 
-    async def _drain(self) -> None:
-        while self._ready:
-            keys = list(itertools.islice(self._ready, _MAX_BATCH))
-            batch = [self._ready.pop(key) for key in keys]
-            self._busy.update(keys)
+    def _wake_all(self) -> None:
+        for waiter in self._idle:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        self._writers.discard(task)
+        if self._ready:  # arrived while this writer was leaving
+            self._wake()
+
+    async def _writer(self) -> None:
+        try:
+            async with self._connect() as connection:
+                while await self._work_arrives():
+                    await self._write_next(connection)
+                    if connection.is_closed():
+                        return  # broken: the pool replaces it for the next writer
+        except Exception as exc:  # no connection (a CheckpointError): fail what waits for one
+            self._finish(self._take(), exc, set())
+
+    async def _work_arrives(self) -> bool:
+        while not self._ready:
+            if self._closing:
+                return False
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle.append(waiter)
             try:
-                written = await self._write([save for save, _ in batch])
-            except Exception as exc:  # a CheckpointError: no save of the batch is known written
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for key, (_, future) in zip(keys, batch, strict=True):
-                    if not future.done():
-                        future.set_result(key in written)
+                async with asyncio.timeout(_IDLE_SECONDS):
+                    await waiter
+            except TimeoutError:
+                return bool(self._ready)
             finally:
-                self._busy.difference_update(keys)
-                for key in keys:
-                    queued = self._queued.get(key)
-                    if queued:
-                        self._ready[key] = queued.popleft()
-                        if not queued:
-                            del self._queued[key]
+                if waiter in self._idle:
+                    self._idle.remove(waiter)
+        return True
+
+    async def _write_next(self, connection: Any) -> None:
+        batch = self._take()
+        try:
+            written = await self._write(connection, [save for _, (save, _) in batch])
+        except Exception as exc:  # a CheckpointError: no save of the batch is known written
+            self._finish(batch, exc, set())
+        else:
+            self._finish(batch, None, written)
+
+    def _take(self) -> list[tuple[_Key, _Pending]]:
+        keys = list(itertools.islice(self._ready, _MAX_BATCH))
+        self._busy.update(keys)
+        return [(key, self._ready.pop(key)) for key in keys]
+
+    def _finish(
+        self, batch: list[tuple[_Key, _Pending]], error: Exception | None, written: set[_Key]
+    ) -> None:
+        for key, (_, future) in batch:
+            if not future.done():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(key in written)
+            self._busy.discard(key)
+            queued = self._queued.get(key)
+            if queued:
+                self._ready[key] = queued.popleft()
+                if not queued:
+                    del self._queued[key]
 
 
 def _import_asyncpg() -> Any:
@@ -324,8 +384,9 @@ class PostgresCheckpointStore(AsyncClosing):
             stores must never share one.
         lease_ttl: Seconds a lease lasts without renewal; a worker that has not synced for this
             long no longer counts as live.
-        pool_size: Connections this store may open. Saves in flight together share one
-            statement, so a few suffice (see the "many machines" guide).
+        pool_size: Connections that write cursors (the store opens one more, for leases and
+            loads). Saves in flight together share one statement, so a few suffice (see the
+            "many machines" guide).
 
     Raises:
         ConfigurationError: asyncpg is not installed, or an argument is invalid.
@@ -362,7 +423,7 @@ class PostgresCheckpointStore(AsyncClosing):
         self._closed = False
         self._held: dict[tuple[str, str], int] = {}  # (sender, creditor) -> epoch held now
         self._known: dict[str, frozenset[str]] = {}  # creditors whose lease rows exist, by sender
-        self._batcher = _Batcher(self._save_batch, max_batches=pool_size)
+        self._batcher = _Batcher(self._connection, self._save_batch, writers=pool_size)
 
     def __repr__(self) -> str:
         return (
@@ -409,7 +470,7 @@ class PostgresCheckpointStore(AsyncClosing):
         """
         if self._closed:
             return
-        await self._batcher.drained()  # saves already asked for are written (or refused) first
+        await self._batcher.close()  # saves already asked for are written (or refused) first
         self._closed = True
         pool, self._pool = self._pool, None
         self._held.clear()
@@ -501,11 +562,12 @@ class PostgresCheckpointStore(AsyncClosing):
         caller stops waiting, but the write still goes out whole, in its turn."""
         return await asyncio.shield(self._batcher.submit(save))
 
-    async def _save_batch(self, batch: Sequence[_Save]) -> set[tuple[str, str]]:
+    async def _save_batch(self, connection: Any, batch: Sequence[_Save]) -> set[_Key]:
         """One statement, one commit for the whole batch; the keys it wrote."""
         if len(batch) == 1:
             (save,) = batch
-            written = await self._run(
+            written = await self._on(
+                connection,
                 lambda c: c.fetchval(
                     self._sql.save_one,
                     save.sender_id,
@@ -513,10 +575,11 @@ class PostgresCheckpointStore(AsyncClosing):
                     save.cursor,
                     save.epoch,
                     self.worker_id,
-                )
+                ),
             )
             return {(save.sender_id, save.creditor_id)} if written else set()
-        rows = await self._run(
+        rows = await self._on(
+            connection,
             lambda c: c.fetch(
                 self._sql.save_batch,
                 [save.sender_id for save in batch],
@@ -524,18 +587,31 @@ class PostgresCheckpointStore(AsyncClosing):
                 [save.cursor for save in batch],
                 [save.epoch for save in batch],
                 self.worker_id,
-            )
+            ),
         )
         return {(str(row["sender_id"]), str(row["creditor_id"])) for row in rows}
 
     async def _run(self, statement: Callable[[Any], Awaitable[T]]) -> T:
+        async with self._connection() as connection:
+            return await self._on(connection, statement)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A connection from the pool; connection errors as CheckpointError."""
         pool = await self._connected()
+        try:
+            async with pool.acquire() as connection:
+                yield connection
+        except self._errors as exc:
+            raise CheckpointError(f"{self!r}: {type(exc).__name__}: {exc}") from exc
+
+    async def _on(self, connection: Any, statement: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``statement`` on ``connection``; its errors as CheckpointError."""
         attempts = 0
         try:
             while True:
                 try:
-                    async with pool.acquire() as connection:
-                        return await statement(connection)
+                    return await statement(connection)
                 except self._asyncpg.DeadlockDetectedError:
                     # Every statement locks rows in key order, so this needs a foreign writer;
                     # each statement is safe to run again (the lease checks run again too).
@@ -560,7 +636,7 @@ class PostgresCheckpointStore(AsyncClosing):
             pool: asyncpg.Pool[asyncpg.Record] = await self._asyncpg.create_pool(
                 self._dsn,
                 min_size=1,
-                max_size=self._pool_size,
+                max_size=self._pool_size + 1,  # the writers', and one for leases and loads
                 init=_durable_commits,
                 reset=_keep_session,
                 timeout=_CONNECT_TIMEOUT,

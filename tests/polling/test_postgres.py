@@ -5,6 +5,7 @@ creditors, refusal of a stalled worker's late save, late joiners, release on clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import socket
 import subprocess
@@ -131,9 +132,9 @@ async def test_saves_in_flight_share_one_statement(
     batches: list[int] = []
     write = store._batcher._write
 
-    async def counted(batch: Sequence[_Save]) -> set[tuple[str, str]]:
+    async def counted(connection: object, batch: Sequence[_Save]) -> set[tuple[str, str]]:
         batches.append(len(batch))
-        return await write(batch)
+        return await write(connection, batch)
 
     monkeypatch.setattr(store._batcher, "_write", counted)
     await asyncio.gather(*(store.save("", creditor, f"v-{creditor}") for creditor in IDS))
@@ -176,6 +177,23 @@ async def test_a_database_error_is_a_checkpoint_error(make: Make, pg_dsn: str) -
     )
     assert all(isinstance(r, CheckpointError) for r in results)
     assert "amili_checkpoints" in str(results[0])
+
+
+async def test_saves_recover_after_the_database_dropped_the_connections(
+    make: Make, pg_dsn: str
+) -> None:
+    store = make()
+    await store.save("", "c", "v1")
+    admin = await asyncpg.connect(pg_dsn)
+    await admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'amili_async' AND pid <> pg_backend_pid()"
+    )
+    await admin.close()
+    with contextlib.suppress(CheckpointError):  # the one that meets the dead connection
+        await store.save("", "c", "v2")
+    await store.save("", "c", "v3")
+    assert await store.load("", "c") == "v3"
 
 
 async def test_close_waits_for_the_saves_already_asked_for(pg_dsn: str) -> None:
@@ -360,6 +378,8 @@ async def test_connection_errors_are_checkpoint_errors_without_the_password() ->
     store = PostgresCheckpointStore(f"postgresql://amili:hunter2secret@127.0.0.1:{closed_port()}/x")
     with pytest.raises(CheckpointError) as caught:
         await store.load("", "c")
+    with pytest.raises(CheckpointError):
+        await store.save("", "c", "v")  # through a writer: fails, does not hang
     await store.close()
     assert "hunter2secret" not in str(caught.value)
     assert "hunter2secret" not in repr(store)
