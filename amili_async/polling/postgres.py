@@ -291,9 +291,8 @@ class _Batcher:
         try:
             async with self._connect() as connection:
                 while await self._work_arrives():
-                    await self._write_next(connection)
-                    if connection.is_closed():
-                        return  # broken: the pool replaces it for the next writer
+                    if not await self._write_next(connection):
+                        return  # the connection may be broken: a new writer takes a new one
         except Exception as exc:  # no connection (a CheckpointError): fail what waits for one
             self._finish(self._take(), exc, set())
 
@@ -313,14 +312,16 @@ class _Batcher:
                     self._idle.remove(waiter)
         return True
 
-    async def _write_next(self, connection: Any) -> None:
+    async def _write_next(self, connection: Any) -> bool:
+        """Write the next batch; False if that failed."""
         batch = self._take()
         try:
             written = await self._write(connection, [save for _, (save, _) in batch])
         except Exception as exc:  # a CheckpointError: no save of the batch is known written
             self._finish(batch, exc, set())
-        else:
-            self._finish(batch, None, written)
+            return False
+        self._finish(batch, None, written)
+        return True
 
     def _take(self) -> list[tuple[_Key, _Pending]]:
         keys = list(itertools.islice(self._ready, _MAX_BATCH))
@@ -407,6 +408,7 @@ class PostgresCheckpointStore(AsyncClosing):
             TimeoutError,
             self._asyncpg.PostgresError,
             self._asyncpg.InterfaceError,
+            self._asyncpg.exceptions.InternalClientError,  # e.g. a connection killed mid-way
         )
         if not lease_ttl > 0:
             raise ConfigurationError(f"lease_ttl must be positive seconds, got {lease_ttl!r}")
