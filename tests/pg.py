@@ -77,35 +77,67 @@ def throwaway_postgres(settings: dict[str, str] | None = None) -> Iterator[Postg
         if as_user is not None:
             os.chown(directory, as_user.pw_uid, as_user.pw_gid)
         data = directory / "data"
-        _run(as_user, bin_dir / "initdb", "-D", data, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8")
-        port = _free_port()
-        options = {
-            **FAST_SETTINGS,
-            **(settings or {}),
-            "listen_addresses": "127.0.0.1",
-            "port": str(port),
-            "unix_socket_directories": str(directory),
-        }
         _run(
             as_user,
-            bin_dir / "pg_ctl",
-            "start",
-            "-w",
-            "-t",
-            "60",
+            bin_dir / "initdb",
             "-D",
             data,
-            "-l",
-            directory / "server.log",
-            "-o",
-            " ".join(f"-c {key}={value}" for key, value in options.items()),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--locale=C",
+            "-E",
+            "UTF8",
         )
+        port = _start(as_user, bin_dir, data, {**FAST_SETTINGS, **(settings or {})})
         try:
             yield PostgresServer("127.0.0.1", port, directory)
         finally:
             _run(as_user, bin_dir / "pg_ctl", "stop", "-m", "immediate", "-w", "-D", data)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _start(
+    as_user: pwd.struct_passwd | None, bin_dir: Path, data: Path, settings: dict[str, str]
+) -> int:
+    """Start the server on a free port (another one if that was taken meanwhile); the port."""
+    for _ in range(2):
+        with contextlib.suppress(RuntimeError):
+            return _start_on(_free_port(), as_user, bin_dir, data, settings)
+    return _start_on(_free_port(), as_user, bin_dir, data, settings)
+
+
+def _start_on(
+    port: int,
+    as_user: pwd.struct_passwd | None,
+    bin_dir: Path,
+    data: Path,
+    settings: dict[str, str],
+) -> int:
+    log = data.parent / "server.log"
+    options = {
+        **settings,
+        "listen_addresses": "127.0.0.1",
+        "port": str(port),
+        "unix_socket_directories": str(data.parent),
+    }
+    _run(
+        as_user,
+        bin_dir / "pg_ctl",
+        "start",
+        "-w",
+        "-t",
+        "60",
+        "-D",
+        data,
+        "-l",
+        log,
+        "-o",
+        " ".join(f"-c {key}={value}" for key, value in options.items()),
+        log=log,
+    )
+    return port
 
 
 def _run_as() -> pwd.struct_passwd | None:
@@ -120,14 +152,16 @@ def _run_as() -> pwd.struct_passwd | None:
         ) from None
 
 
-def _run(as_user: pwd.struct_passwd | None, *command: str | Path) -> None:
+def _run(as_user: pwd.struct_passwd | None, *command: str | Path, log: Path | None = None) -> None:
     args = [str(part) for part in command]
     if as_user is not None:
         args = ["runuser", "-u", as_user.pw_name, "--", *args]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     if result.returncode:
+        server_log = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
         raise RuntimeError(
             f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            f"\n{server_log}"
         )
 
 
