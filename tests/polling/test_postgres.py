@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -37,7 +37,7 @@ Make = Callable[..., PostgresCheckpointStore]
 @pytest.fixture
 async def make(pg_dsn: str) -> AsyncIterator[Make]:
     """Stores on this test's database, all closed after the test."""
-    async with AsyncExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
 
         def made(**options: object) -> PostgresCheckpointStore:
             store = PostgresCheckpointStore(pg_dsn, **options)  # type: ignore[arg-type]
@@ -352,6 +352,22 @@ async def test_release_leases_gives_them_up_at_once(make: Make) -> None:
     creditor = next(iter(held[1]))
     with pytest.raises(LeaseLostError):
         await leaving.save_leased("", creditor, "late", held[1][creditor])
+
+
+async def test_the_guides_who_holds_what_query(make: Make, pg_dsn: str) -> None:
+    one, two = make(lease_ttl=30), make(lease_ttl=30)
+    held = await settle([one, two])
+    guide = (Path(__file__).parents[2] / "docs/guides/many-machines.md").read_text()
+    query = guide.split("```sql\n", 1)[1].split("```", 1)[0]
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        rows = await admin.fetch(query)
+    finally:
+        await admin.close()
+    assert {row["worker_id"]: row["creditors"] for row in rows} == {
+        one.worker_id: len(held[0]),
+        two.worker_id: len(held[1]),
+    }
 
 
 async def test_leases_on_creditors_no_longer_listed_are_given_up(make: Make) -> None:
