@@ -251,7 +251,7 @@ class AmiliClient(AsyncClosing):
             deadline: Seconds for the whole fan-out; when it passes, what is in flight is
                 cancelled and every creditor not yet fetched is yielded with a
                 [`TimeoutError`][amili_async.TimeoutError].
-            **params: [`BatchOptions`][amili_async.params.BatchOptions], sent on every
+            **params: `amili_async.params.BatchOptions`, sent on every
                 [`get_batch`][amili_async.AmiliClient.get_batch] (``include_closed=True``, ...).
 
         Returns:

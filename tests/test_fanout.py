@@ -14,7 +14,9 @@ from amili_async import (
     AmiliClient,
     ConfigurationError,
     CreditorBatch,
+    FanOut,
     NotFoundError,
+    RawResponse,
     RetryPolicy,
     TimeoutError,
 )
@@ -213,3 +215,25 @@ async def test_bad_arguments_are_rejected(serve: Serve) -> None:
             await client.get_batches(["a"], concurrency=2.5)  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="deadline"):
             client.fetch_batches(["a"], deadline=-1)
+
+
+async def test_the_guides_generic_fan_out_over_raw_responses(serve: Serve) -> None:
+    backend = CountingBackend(delay=0, failing=frozenset({"c2"}))
+    ids = [f"c{n}" for n in range(5)]
+    archived: dict[str, bytes] = {}
+    async with await start(serve, backend) as client:
+
+        async def fetch_one(creditor_id: str) -> RawResponse:
+            return await client.get_batch_raw(creditor_id=creditor_id, include_closed=True)
+
+        async with FanOut(ids, fetch_one, concurrency=2, deadline=300) as responses:
+            async for response in responses:
+                if response.ok:
+                    assert response.value is not None
+                    archived[response.key] = response.value.body
+                else:
+                    assert isinstance(response.error, NotFoundError)
+        in_order = await FanOut(ids, fetch_one, concurrency=2).gather()
+    assert sorted(archived) == ["c0", "c1", "c3", "c4"]
+    assert b'"b-c3"' in archived["c3"]
+    assert [r.key for r in in_order] == ids and [r.ok for r in in_order].count(False) == 1
