@@ -12,7 +12,7 @@ returns) is the same machinery with ``get_batch`` as the call.
 
 Every key taken from the iterable yields exactly one result. A key is in exactly one place at any
 moment: still in the iterable, being fetched by a worker, held by a worker whose result waits for
-room in the queue, or in the queue. The deadline and ``aclose()`` look at all four.
+room in the queue, or in the queue. At the deadline all four are looked at.
 """
 
 from __future__ import annotations
@@ -113,9 +113,8 @@ class _Failure:
 
 
 class _Work(Generic[K, T, R]):
-    """What the workers and the result generator share. Kept apart from the fan-out object, which
-    nothing here refers to: when a ``break`` drops the fan-out, its result generator is finalised
-    and stops the workers (see ``_results``)."""
+    """What the workers share. Nothing here refers to the fan-out object, so a ``break`` that drops
+    the fan-out frees it at once (see ``_stop_when_dropped``)."""
 
     def __init__(
         self,
@@ -133,6 +132,7 @@ class _Work(Generic[K, T, R]):
         self.holding: dict[int, R] = {}  # worker -> result waiting for room
         self.workers: list[asyncio.Task[None]] = []
         self.running = 0
+        self.stopped = False
 
     def start(self) -> None:
         self.running = self.concurrency
@@ -172,8 +172,9 @@ class _Work(Generic[K, T, R]):
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        if not self.queue.full():  # wake a consumer waiting in another task
+        if not self.stopped and not self.queue.full():  # wake a reader waiting in another task
             self.queue.put_nowait(_DONE)
+        self.stopped = True
 
     def unfinished(self) -> Iterator[object]:
         """After ``stop``: what is queued or held (results, bugs), then every key not done."""
@@ -429,10 +430,11 @@ class BatchFanOut(_FanOutBase[str, "Batch", CreditorBatch]):
         )
 
 
-async def _fetch_batch(client: AmiliClient, params: dict[str, Any], creditor_id: str) -> Batch:
+def _fetch_batch(client: AmiliClient, params: dict[str, Any], creditor_id: str) -> Awaitable[Batch]:
+    # Not a coroutine itself: the worker awaits get_batch's own, one frame less on every resume.
     if not isinstance(creditor_id, str) or not creditor_id.strip():
         raise errors.ConfigurationError(
             f"creditor id {creditor_id!r} is not a creditor id (an empty one would ask for every "
             "creditor's data)"
         )
-    return await client.get_batch(creditor_id=creditor_id, **params)
+    return client.get_batch(creditor_id=creditor_id, **params)
