@@ -29,7 +29,7 @@ from .errors import (
     TransportError,
     UnprocessableEntityError,
 )
-from .fanout import BatchFanOut, CreditorBatch
+from .fanout import BatchFanOut, CreditorBatch, FanOut, FanOutResult
 from .models import (
     Batch,
     Case,
@@ -91,6 +91,8 @@ __all__ = [
     "CursorStalledError",
     "DecodeError",
     "Distribution",
+    "FanOut",
+    "FanOutResult",
     "FileCheckpointStore",
     "InvoiceStatus",
     "InvoiceType",

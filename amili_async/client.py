@@ -15,9 +15,10 @@ from . import _sansio, errors
 from ._lifecycle import AsyncClosing
 from ._transport import RawResponse, Transport, decode_response, default_user_agent
 from .auth import Auth, BasicAuth, BearerAuth, TokenProvider, TokenProviderAuth
-from .fanout import BatchFanOut, CreditorBatch
+from .fanout import BATCH_OPTION_NAMES, BatchFanOut, CreditorBatch
 from .models import Batch
 from .models.decoding import TypedDecoder
+from .params import BatchOptions
 from .polling.poller import PollerOptions, SettlementPoller
 from .retry import RetryHook, RetryPolicy
 
@@ -225,41 +226,49 @@ class AmiliClient(AsyncClosing):
         *,
         concurrency: int = 10,
         deadline: float | None = None,
-        **get_batch_params: Any,
+        **params: Unpack[BatchOptions],
     ) -> BatchFanOut:
         """Fetch many creditors' batches concurrently; yield each result as it completes.
 
         ```python
-        async for result in client.fetch_batches(creditor_ids, concurrency=20):
-            if result.ok:
-                book(result.batch)
-            else:
-                log.warning("creditor %s failed: %s", result.creditor_id, result.error)
+        async with client.fetch_batches(creditor_ids, concurrency=20) as results:
+            async for result in results:
+                if result.ok:
+                    book(result.batch)
+                else:
+                    log.warning("creditor %s failed: %s", result.creditor_id, result.error)
         ```
+
+        One use of the generic [`FanOut`][amili_async.FanOut]; see the fan-out guide.
 
         Args:
             creditor_ids: Any iterable of creditor ids (consumed lazily: a generator of 10,000 ids
-                is fine).
+                is fine). An empty or blank id yields that creditor's result with a
+                [`ConfigurationError`][amili_async.ConfigurationError] (it would ask for every
+                creditor), without stopping the others.
             concurrency: At most this many requests at once (a fixed pool of workers, not a task
                 per id). Keep it at or below the client's ``max_connections``.
             deadline: Seconds for the whole fan-out; when it passes, what is in flight is
                 cancelled and every creditor not yet fetched is yielded with a
-                :class:`~amili_async.errors.TimeoutError`.
-            **get_batch_params: Passed to every :meth:`get_batch` (``include_closed=True``, ...).
+                [`TimeoutError`][amili_async.TimeoutError].
+            **params: `amili_async.params.BatchOptions`, sent on every
+                [`get_batch`][amili_async.AmiliClient.get_batch] (``include_closed=True``, ...).
 
         Returns:
-            An async iterator of :class:`~amili_async.fanout.CreditorBatch`, one per creditor id:
-            an error for one creditor never stops the others. Leaving the loop early cancels the
-            fetches in flight.
+            An async iterator of [`CreditorBatch`][amili_async.CreditorBatch], exactly one per
+            creditor id: an error for one creditor never stops the others. ``async with`` (or
+            ``aclose()``) cancels the fetches in flight at once when the loop is left early.
+
+        Raises:
+            ConfigurationError: ``creditor_ids`` is a single ``str``, ``concurrency`` is not a
+                positive integer, ``deadline`` is negative, or a keyword is not a batch option.
         """
-        unknown = set(get_batch_params) - set(_sansio.BATCH_PARAM_NAMES) | (
-            {"creditor_id"} & set(get_batch_params)
-        )
+        unknown = set(params) - BATCH_OPTION_NAMES
         if unknown:
             raise errors.ConfigurationError(f"not a get_batch parameter here: {sorted(unknown)}")
         self._ensure_transport()
         return BatchFanOut(
-            self, creditor_ids, concurrency=concurrency, deadline=deadline, params=get_batch_params
+            self, creditor_ids, concurrency=concurrency, deadline=deadline, params=params
         )
 
     async def get_batches(
@@ -268,19 +277,15 @@ class AmiliClient(AsyncClosing):
         *,
         concurrency: int = 10,
         deadline: float | None = None,
-        **get_batch_params: Any,
+        **params: Unpack[BatchOptions],
     ) -> list[CreditorBatch]:
-        """Like :meth:`fetch_batches`, but wait for all and return the results in the order of
-        ``creditor_ids``."""
-        ids = list(creditor_ids)
-        by_id: dict[str, CreditorBatch] = {}
+        """Like [`fetch_batches`][amili_async.AmiliClient.fetch_batches], but wait for all and
+        return the results in the order of ``creditor_ids``, one per position (an id given twice
+        is fetched twice)."""
         fan_out = self.fetch_batches(
-            ids, concurrency=concurrency, deadline=deadline, **get_batch_params
+            creditor_ids, concurrency=concurrency, deadline=deadline, **params
         )
-        async with fan_out:
-            async for result in fan_out:
-                by_id[result.creditor_id] = result
-        return [by_id[creditor_id] for creditor_id in ids]
+        return await fan_out.gather()
 
     def settlement_poller(
         self,
