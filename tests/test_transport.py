@@ -29,6 +29,7 @@ from amili_async import (
     TimeoutError,
     TransportError,
 )
+from amili_async._transport import Cooldown
 from amili_async.client import DEFAULT_ATTEMPT_TIMEOUT
 from amili_async.endpoints import PING
 
@@ -361,3 +362,25 @@ async def test_no_sdk_frame_of_a_failing_request_holds_the_credentials(
         for name, value in frame.f_locals.items():
             text = repr(value)
             assert TOKEN not in text and encoded not in text, (frame.f_code.co_name, name)
+
+
+# -- the cool-down step alone --------------------------------------------------------------------
+
+
+def _rate_limited(retry_after: float | None, status: int = 429) -> RateLimitError:
+    return RateLimitError("HTTP 429", status=status, retry_after=retry_after)
+
+
+async def test_cooldown_is_set_by_a_429_with_retry_after_only_and_capped(
+    fake_sleep: FakeSleep,
+) -> None:
+    cooldown = Cooldown(max_wait=5.0)
+    cooldown.note(_rate_limited(None), "call 1")
+    cooldown.note(_rate_limited(30.0, status=503), "call 2")
+    await cooldown.wait(fake_sleep)
+    assert fake_sleep.delays == []  # neither starts a cool-down
+    cooldown.note(_rate_limited(30.0), "call 3")
+    cooldown.note(_rate_limited(1.0), "call 4")  # a shorter one never shortens it
+    await cooldown.wait(fake_sleep)
+    (waited,) = fake_sleep.delays
+    assert 4.0 < waited <= 5.0  # capped at max_wait
