@@ -72,6 +72,8 @@ _STATUS_ERRORS: Mapping[int, type[errors.APIError]] = {
 
 def format_query_value(value: object) -> str:
     """The wire form of one query value: ``true``/``false``, ISO 8601 dates, text as is."""
+    if type(value) is str:  # the usual case first
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime.datetime):
@@ -84,8 +86,8 @@ def format_query_value(value: object) -> str:
 def build_query(names: Mapping[str, str], values: Mapping[str, object]) -> dict[str, str]:
     """The query string for ``values`` (SDK keywords), under their wire ``names``; ``None`` is left
     out, so only what the caller gave is sent."""
-    unknown = values.keys() - names.keys()
-    if unknown:
+    if not values.keys() <= names.keys():  # checked without building a set: a hot path
+        unknown = values.keys() - names.keys()
         raise errors.ConfigurationError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     return {
         names[key]: format_query_value(value) for key, value in values.items() if value is not None

@@ -13,13 +13,14 @@ this module holds a plain-text token in its locals.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import builtins
 import dataclasses
 import itertools
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeVar
 
 import aiohttp
@@ -112,7 +113,7 @@ def decode_response(raw: RawResponse, decoder: Callable[[bytes], T]) -> T:
         raise
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+@dataclasses.dataclass(kw_only=True, slots=True)  # not frozen: a frozen __init__ costs µs
 class Request:
     """One logical request, as the request path hands it to the transport (``url`` whole, query
     included)."""
@@ -178,11 +179,9 @@ class Cooldown:
             seconds,
         )
 
-    async def wait(self, sleep: Callable[[float], Awaitable[None]]) -> None:
-        """Sleep out the cool-down that is running, if any."""
-        remaining = self.until - time.monotonic()
-        if remaining > 0:
-            await sleep(remaining)
+    def remaining(self) -> float:
+        """Seconds left of the cool-down that is running (0 or less: none)."""
+        return self.until - time.monotonic()
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -200,10 +199,20 @@ class Transport:
     on_retry: RetryHook | None = None
     cooldown: Cooldown = dataclasses.field(init=False, repr=False)
     _no_retry: RetryPolicy = dataclasses.field(init=False, repr=False)
+    # aiohttp keeps the connect and read timeouts; the attempt's total deadline is ours, one timer
+    # that also ends the attempt when the call's total_timeout runs out first.
+    _socket_timeout: aiohttp.ClientTimeout = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.cooldown = Cooldown(max_wait=self.retry.max_retry_after)
         self._no_retry = self.retry.without_retries()
+        given = self.timeout
+        self._socket_timeout = aiohttp.ClientTimeout(
+            connect=given.connect,
+            sock_connect=given.sock_connect,
+            sock_read=given.sock_read,
+            ceil_threshold=given.ceil_threshold,
+        )
 
     async def send(self, request: Request, *, on_retry: RetryHook | None = None) -> RawResponse:
         """Send one logical request, retried as the policy allows, and return its 2xx response.
@@ -215,13 +224,18 @@ class Transport:
         if request.method not in _IDEMPOTENT_METHODS and request.idempotency_key is None:
             policy = self._no_retry
         label = f"call {next(_call_numbers)}"
+        total = policy.total_timeout
+        call_end = None if total is None else asyncio.get_running_loop().time() + total
         headers = self._headers(request)
-        await self.cooldown.wait(policy.sleep)
+        pause = self.cooldown.remaining()
+        if pause > 0:
+            await policy.sleep(pause)
         return await policy.run(
-            self._authorized_attempt,
+            self._timed_attempt,
             request,
             headers,
             label,
+            call_end,
             on_retry=_both(self.on_retry, on_retry),
             label=label,
         )
@@ -233,6 +247,34 @@ class Transport:
         if request.idempotency_key:
             headers[request.family.key_header] = request.idempotency_key
         return headers
+
+    async def _timed_attempt(
+        self, request: Request, headers: Mapping[str, str], label: str, call_end: float | None
+    ) -> RawResponse:
+        """One attempt within its deadline: the client's ``timeout`` from now, or the end of the
+        call's ``total_timeout`` if that comes first (then the policy makes no further attempt)."""
+        ends_call, attempt_end = False, call_end
+        if self.timeout.total is not None:
+            attempt_end = asyncio.get_running_loop().time() + self.timeout.total
+            if call_end is not None and call_end < attempt_end:
+                ends_call, attempt_end = True, call_end
+        else:
+            ends_call = call_end is not None
+        deadline = asyncio.timeout_at(attempt_end)
+        try:
+            async with deadline:
+                return await self._authorized_attempt(request, headers, label)
+        except builtins.TimeoutError:
+            if not deadline.expired():
+                raise  # a connect or read timeout, already ours
+            what = (
+                f"total_timeout={self.retry.total_timeout}s of the call"
+                if ends_call
+                else f"timeout={self.timeout.total}s of the attempt"
+            )
+            raise errors.TimeoutError(
+                f"request took longer than the {what}", method=request.method, url=str(request.url)
+            ) from None
 
     async def _authorized_attempt(
         self, request: Request, headers: Mapping[str, str], label: str
@@ -248,12 +290,10 @@ class Transport:
         return await self._attempt(request, headers, authorization, label)
 
     async def _authorization(self) -> Secret:
-        with _provider_errors():
-            return Secret(await self.auth.authorization())
+        return Secret(await _from_auth(self.auth.authorization()))
 
     async def _refreshed(self, rejected: Secret) -> bool:
-        with _provider_errors():
-            return await self.auth.refresh(rejected.reveal())
+        return await _from_auth(self.auth.refresh(rejected.reveal()))
 
     async def _attempt(
         self, request: Request, headers: Mapping[str, str], authorization: Secret, label: str
@@ -270,7 +310,7 @@ class Transport:
                 data=request.body,
                 allow_redirects=request.method in _FOLLOWED,
                 max_redirects=MAX_REDIRECTS,
-                timeout=self.timeout,
+                timeout=self._socket_timeout,
                 ssl=self.ssl,
             ) as resp:
                 return await self._finish(request, resp, started, label)
@@ -313,11 +353,12 @@ class Transport:
         self, request: Request, resp: aiohttp.ClientResponse, started: float, label: str
     ) -> RawResponse:
         method = request.method
-        redirect = _sansio.unfollowed_redirect(
-            resp.status, resp.headers, method=method, url=str(resp.url)
-        )
-        if redirect is not None:
-            raise redirect
+        if 300 <= resp.status < 400:
+            redirect = _sansio.unfollowed_redirect(
+                resp.status, resp.headers, method=method, url=str(resp.url)
+            )
+            if redirect is not None:
+                raise redirect
         body = await read_capped(resp, self.max_response_bytes)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -359,11 +400,10 @@ def _both(first: RetryHook | None, second: RetryHook | None) -> RetryHook | None
     return call_both
 
 
-@contextlib.contextmanager
-def _provider_errors() -> Iterator[None]:
+async def _from_auth(answer: Awaitable[T]) -> T:
     """What an auth object raises becomes a ``TokenProviderError``; an AmiliError passes through."""
     try:
-        yield
+        return await answer
     except errors.AmiliError:
         raise
     except Exception as exc:

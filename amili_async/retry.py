@@ -10,16 +10,17 @@ A 429's ``Retry-After`` also holds back the client's other requests (see the tra
 from __future__ import annotations
 
 import asyncio
-import builtins
 import dataclasses
+import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import tenacity
 
-from .errors import AmiliError, APIError, TimeoutError, TransportError
+from .errors import AmiliError, APIError, TransportError
 
 __all__ = ["RetryHook", "RetryPolicy"]
 
@@ -104,14 +105,16 @@ class RetryPolicy:
         return dataclasses.replace(self, max_attempts=1)
 
     def retrying(
-        self, on_retry: RetryHook | None = None, *, label: str = ""
+        self, on_retry: RetryHook | None = None, *, label: str = "", started: float | None = None
     ) -> tenacity.AsyncRetrying:
         """A new tenacity controller applying this policy (one per call: tenacity keeps per-call
-        state on it). ``label`` names the call in the retry log lines."""
+        state on it). ``label`` names the call in the retry log lines; ``started`` (a
+        ``time.monotonic()`` reading) is when the call began, when that was before the
+        controller's first attempt: the time budget counts from there."""
         return tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(self.is_retryable),
             wait=self._wait,
-            stop=self._stop,
+            stop=functools.partial(self._stop, started=started),
             sleep=self.sleep,
             before_sleep=_before_sleep(on_retry, label),
             reraise=True,
@@ -125,40 +128,35 @@ class RetryPolicy:
         label: str = "",
     ) -> T:
         """Await ``attempt(*args)`` (a coroutine function) until it succeeds or the policy gives
-        up, within ``total_timeout``.
+        up. The waits respect ``total_timeout``; bounding an attempt in flight is the attempt's
+        business (the client's transport ends it when the call's ``total_timeout`` runs out).
 
         Raises:
-            TimeoutError: ``total_timeout`` ran out (an attempt in flight is cancelled).
             AmiliError: The last attempt's error.
         """
-        if self.total_timeout is None:
-            return await self._attempts(attempt, args, on_retry, label)
+        started = time.monotonic()
         try:
-            async with asyncio.timeout(self.total_timeout) as deadline:
-                return await self._attempts(attempt, args, on_retry, label)
-        except builtins.TimeoutError as exc:
-            if not deadline.expired() or isinstance(exc, AmiliError):
+            return await attempt(*args)  # most calls succeed at once: no controller is built
+        except AmiliError as error:
+            if self.max_attempts < 2 or not self.is_retryable(error):
                 raise
-            raise TimeoutError(
-                f"gave up after total_timeout={self.total_timeout}s (attempts and waits)"
-            ) from None
+            first_failure = [error]
 
-    async def _attempts(
-        self,
-        attempt: Callable[..., Awaitable[T]],
-        args: tuple[Any, ...],
-        on_retry: RetryHook | None,
-        label: str,
-    ) -> T:
-        if self.max_attempts == 1:  # nothing to retry: no controller needed
-            return await attempt(*args)
-        result: T = await self.retrying(on_retry, label=label)(attempt, *args)
+        async def replayed_then_attempted(*call_args: Any) -> T:
+            # The controller's first attempt is the one already made: its failure takes the same
+            # wait, stop and hooks as every later one, through tenacity's public API.
+            if first_failure:
+                raise first_failure.pop()
+            return await attempt(*call_args)
+
+        retrying = self.retrying(on_retry, label=label, started=started)
+        result: T = await retrying(replayed_then_attempted, *args)
         return result
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         return self.delay_for(_failure(state), state.attempt_number)
 
-    def _stop(self, state: tenacity.RetryCallState) -> bool:
+    def _stop(self, state: tenacity.RetryCallState, *, started: float | None) -> bool:
         if state.attempt_number >= self.max_attempts:
             return True
         retry_after = getattr(_failure(state), "retry_after", None)
@@ -167,7 +165,8 @@ class RetryPolicy:
         # With an injected sleep no wall time passes, so count the time slept as well.
         if self.total_timeout is None:
             return False
-        elapsed = max(state.seconds_since_start or 0.0, state.idle_for)
+        since_start = state.seconds_since_start if started is None else time.monotonic() - started
+        elapsed = max(since_start or 0.0, state.idle_for)
         return elapsed + state.upcoming_sleep > self.total_timeout
 
 
