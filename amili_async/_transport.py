@@ -253,13 +253,11 @@ class Transport:
     ) -> RawResponse:
         """One attempt within its deadline: the client's ``timeout`` from now, or the end of the
         call's ``total_timeout`` if that comes first (then the policy makes no further attempt)."""
-        ends_call, attempt_end = False, call_end
-        if self.timeout.total is not None:
-            attempt_end = asyncio.get_running_loop().time() + self.timeout.total
-            if call_end is not None and call_end < attempt_end:
-                ends_call, attempt_end = True, call_end
-        else:
-            ends_call = call_end is not None
+        own = self.timeout.total
+        attempt_end = None if own is None else asyncio.get_running_loop().time() + own
+        ends_call = call_end is not None and (attempt_end is None or call_end < attempt_end)
+        if ends_call:
+            attempt_end = call_end
         deadline = asyncio.timeout_at(attempt_end)
         try:
             async with deadline:
@@ -270,7 +268,7 @@ class Transport:
             what = (
                 f"total_timeout={self.retry.total_timeout}s of the call"
                 if ends_call
-                else f"timeout={self.timeout.total}s of the attempt"
+                else f"timeout={own}s of the attempt"
             )
             raise errors.TimeoutError(
                 f"request took longer than the {what}", method=request.method, url=str(request.url)

@@ -117,9 +117,25 @@ async def test_a_trickling_server_is_cut_off_by_the_attempt_deadline(
     url, seen = await serve({"GET /webapi/api/Batch": _trickle(release)})
     client = AmiliClient(base_url=url, token=TOKEN, timeout=0.3, retry=RetryPolicy.none())
     async with client:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError, match=r"timeout=0\.3s of the attempt"):
             await asyncio.wait_for(client.get_batch(), 10)
     assert seen.count == 1
+
+
+async def test_a_hanging_token_provider_is_bounded_by_the_attempt_deadline(
+    release: asyncio.Event,
+) -> None:
+    async def provider() -> str:
+        await asyncio.wait_for(release.wait(), 20)
+        return "never used"
+
+    retry = RetryPolicy(max_attempts=2, initial_backoff=0.01)
+    client = AmiliClient(
+        base_url="http://127.0.0.1:9", token_provider=provider, timeout=0.2, retry=retry
+    )
+    async with client:
+        with pytest.raises(TimeoutError, match="of the attempt"):
+            await asyncio.wait_for(client.ping(), 10)
 
 
 async def test_total_timeout_bounds_a_trickling_call_attempts_included(
