@@ -171,7 +171,7 @@ class RequestPath:
         if json is not None:
             if content is not None:
                 raise errors.ConfigurationError("give json= or content=, not both")
-            content, content_type = _JSON.encode(json), content_type or "application/json"
+            content, content_type = _encode(json), content_type or "application/json"
         url = self._url(endpoint, options.get("path"))
         query = options.get("query")
         if query:
@@ -208,6 +208,14 @@ class RequestPath:
             if not endpoint._fields and len(self._urls) < _URL_CACHE_SIZE:
                 self._urls[key] = url
         return url
+
+
+def _encode(body: object) -> bytes:
+    """The JSON of a request body; what msgspec cannot encode is the caller's mistake."""
+    try:
+        return _JSON.encode(body)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise errors.ConfigurationError(f"json= cannot be encoded as JSON: {exc}") from exc
 
 
 def _quote_literal(path: str) -> str:

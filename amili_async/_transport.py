@@ -307,7 +307,7 @@ class Transport:
                 headers={**headers, "Authorization": authorization.reveal()},
                 data=request.body,
                 allow_redirects=request.method in _FOLLOWED,
-                max_redirects=MAX_REDIRECTS,
+                max_redirects=MAX_REDIRECTS + 1,  # aiohttp counts the one it refuses
                 timeout=self._socket_timeout,
                 ssl=self.ssl,
             ) as resp:

@@ -314,3 +314,15 @@ async def test_a_calls_own_retry_hook_runs_after_the_clients(
             on_retry=lambda attempt, error, delay: heard.append(("call", attempt, error.status)),
         )
     assert heard == [("client", 1, 503), ("call", 1, 503), ("client", 2, 502), ("call", 2, 502)]
+
+
+async def test_a_body_msgspec_cannot_encode_is_a_configuration_error(serve: Serve) -> None:
+    url, seen = await serve({"POST /collection/v1/orgs/{org}/payments": envelope(202)})
+    async with AmiliClient(base_url=url, token=TOKEN) as client:
+        with pytest.raises(ConfigurationError, match="cannot be encoded"):
+            await client.requester.call(CREATE_PAYMENTS, path={"org_id": "o"}, json={"a": object()})
+        with pytest.raises(ConfigurationError, match="not both"):
+            await client.requester.call(
+                CREATE_PAYMENTS, path={"org_id": "o"}, json={}, content=b"{}"
+            )
+    assert seen.count == 0

@@ -395,3 +395,19 @@ def test_cooldown_is_set_by_a_429_with_retry_after_only_and_capped() -> None:
     cooldown.note(_rate_limited(30.0), "call 3")
     cooldown.note(_rate_limited(1.0), "call 4")  # a shorter one never shortens it
     assert 4.0 < cooldown.remaining() <= 5.0  # capped at max_wait
+
+
+async def test_five_redirects_are_followed(serve: Serve) -> None:
+    async def hop(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        if n == 5:
+            return web.Response(body=SEED, content_type="application/json")
+        return web.Response(status=302, headers={"Location": f"/hop/{n + 1}"})
+
+    async def start(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "/hop/1"})
+
+    url, seen = await serve({"GET /webapi/api/Batch": start, "GET /hop/{n}": hop})
+    async with AmiliClient(base_url=url, token=TOKEN) as client:
+        batch = await client.get_batch()
+    assert batch.batch_id == "string" and seen.count == 6  # the request and five redirects
