@@ -391,9 +391,15 @@ def test_unlisted_enum_values_are_built_once_and_the_cache_is_bounded() -> None:
     ("body", "path"),
     [
         (b'{"case": [{}, {"paidsum": "NaN"}]}', "$.case[1]"),
-        (b'{"case": [{"paymentDetails": {"paymentValue": "Infinity"}}]}', "$.case[0]"),
+        (
+            b'{"case": [{"paymentDetails": {"paymentValue": "Infinity"}}]}',
+            "$.case[0].paymentDetails",
+        ),
         (b'{"settlement": [{"paymentAmount": "-inf"}]}', "$.settlement[0]"),
-        (b'{"settlement": [{"principalDistribution": {"creditor": "sNaN"}}]}', "$.settlement[0]"),
+        (
+            b'{"settlement": [{"principalDistribution": {"creditor": "sNaN"}}]}',
+            "$.settlement[0].principalDistribution",
+        ),
         (b'{"settlement": [{"vat": "nan"}]}', "$.settlement[0]"),
     ],
 )
