@@ -1,26 +1,33 @@
 """Fan-out: 200 creditors at 20 ms server latency, concurrency 20, 1,000-case bodies, against the
-ideal ceil(200/20) x 20 ms + 200 x the decode time of one body; httpx for reference."""
+ideal ceil(200/20) x 20 ms + 200 x the decode time of one body; httpx for reference.
+
+Every contender does the same work on the clock: 200 requests, reads, decodes into the same
+models, all 200 results kept alive until the clock stops and freed after it. They take turns going
+first (the order rotates every round), and the heap is collected before every run.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from amili_async import AmiliClient, Batch, RetryPolicy, decode_batch
 from amili_async.models.decoding import TypedDecoder
-from amili_async.sandbox.generator import generate_batch_payload
 
+from ._payloads import batch_payload
 from ._report import Report, median_time, ms
 from ._server import server_process, server_stats
 
 CREDITORS = 200
 CONCURRENCY = 20
 LATENCY = 0.02
-ROUNDS = 3
+ROUNDS = 6  # a multiple of the number of contenders: each goes first, second, last alike
 _DECODER = TypedDecoder(Batch)
 
 
@@ -28,7 +35,7 @@ async def run(report: Report, cases: int = 1000) -> None:
     report.section(
         f"Fan-out: {CREDITORS} creditors, {LATENCY * 1000:.0f} ms latency, concurrency {CONCURRENCY}, {cases:,}-case bodies"
     )
-    payload = generate_batch_payload(cases=cases, settlements=20, seed=4)
+    payload = batch_payload(cases=cases, settlements=20, seed=4)
     decode_one = median_time(lambda: decode_batch(payload), 7)
     ideal = math.ceil(CREDITORS / CONCURRENCY) * LATENCY + CREDITORS * decode_one
     ids = [f"{n:09d}" for n in range(CREDITORS)]
@@ -36,7 +43,7 @@ async def run(report: Report, cases: int = 1000) -> None:
         path = Path(workdir) / "body.json"
         path.write_bytes(payload)
         # One server per contender, so each one's connection count is its own; every contender
-        # runs ROUNDS times, interleaved, and its median counts.
+        # runs ROUNDS times, in rotating order, and its median counts.
         async with (
             server_process("static", str(path), "--latency", str(LATENCY)) as sdk_url,
             server_process("static", str(path), "--latency", str(LATENCY)) as bare_url,
@@ -49,10 +56,17 @@ async def run(report: Report, cases: int = 1000) -> None:
                 retry=RetryPolicy.none(),
                 max_connections=CONCURRENCY,
             ) as client:
-                for _ in range(ROUNDS):
-                    times["sdk"].append(await _sdk(client, ids))
-                    times["bare"].append(await _aiohttp(bare_url, ids))
-                    times["httpx"].append(await _httpx(httpx_url, ids))
+                contenders: dict[str, Callable[[], Awaitable[float]]] = {
+                    "sdk": lambda: _sdk(client, ids),
+                    "bare": lambda: _aiohttp(bare_url, ids),
+                    "httpx": lambda: _httpx(httpx_url, ids),
+                }
+                names = list(contenders)
+                for round_number in range(ROUNDS):
+                    shift = round_number % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        gc.collect()
+                        times[name].append(await contenders[name]())
             stats = await server_stats(sdk_url)
     ours, bare, reference = (statistics.median(times[k]) for k in ("sdk", "bare", "httpx"))
     report.table(
@@ -81,8 +95,9 @@ async def _sdk(client: AmiliClient, ids: list[str]) -> float:
     started = time.perf_counter()
     results = await client.get_batches(ids, concurrency=CONCURRENCY)
     elapsed = time.perf_counter() - started
+    assert len(results) == len(ids)
     assert all(r.ok for r in results)
-    return elapsed
+    return elapsed  # the results are freed here, off the clock, as in every contender
 
 
 async def _aiohttp(url: str, ids: list[str]) -> float:
@@ -105,8 +120,11 @@ async def _aiohttp(url: str, ids: list[str]) -> float:
 
         await asyncio.gather(*(fetch(c) for c in ids[:CONCURRENCY]))
         started = time.perf_counter()
-        await asyncio.gather(*(fetch(c) for c in ids))
-        return time.perf_counter() - started
+        results = await asyncio.gather(*(fetch(c) for c in ids))
+        elapsed = time.perf_counter() - started
+    assert len(results) == len(ids)
+    assert all(r.cases for r in results)
+    return elapsed
 
 
 async def _httpx(url: str, ids: list[str]) -> float:
@@ -125,5 +143,8 @@ async def _httpx(url: str, ids: list[str]) -> float:
 
         await asyncio.gather(*(fetch(c) for c in ids[:CONCURRENCY]))
         started = time.perf_counter()
-        await asyncio.gather(*(fetch(c) for c in ids))
-        return time.perf_counter() - started
+        results = await asyncio.gather(*(fetch(c) for c in ids))
+        elapsed = time.perf_counter() - started
+    assert len(results) == len(ids)
+    assert all(r.cases for r in results)
+    return elapsed
