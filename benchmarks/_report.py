@@ -73,5 +73,12 @@ def median_time(run: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def paired_ratio(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """The median, lowest and highest of ``ours[i] / theirs[i]``: runs made side by side in the
+    same round, so drift of a loaded machine hits both sides of each ratio alike."""
+    ratios = sorted(a / b for a, b in zip(ours, theirs, strict=True))
+    return statistics.median(ratios), ratios[0], ratios[-1]
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
