@@ -9,6 +9,7 @@ from amili_async import decode_batch
 from amili_async.sandbox.generator import generate_batch_payload
 from benchmarks import _floors
 from benchmarks._payloads import batch_payload, with_every_enum_value_unlisted
+from benchmarks._report import paired_ratio
 
 PAYLOAD = generate_batch_payload(cases=50, settlements=10, seed=5)
 
@@ -68,3 +69,11 @@ def test_benchmark_payloads_carry_surprises() -> None:
     kinds = [s.collection_type for s in batch.settlements]
     assert any(k is not None and not k.is_known for k in kinds)
     assert any(k is not None and k.is_known for k in kinds)
+
+
+def test_paired_ratio_pairs_runs_of_the_same_round() -> None:
+    # the machine slowed down in round 2: the ratios per round stay 1.1 while the medians drift
+    ours, theirs = [1.1, 2.2, 1.1], [1.0, 2.0, 1.0]
+    ratio, low, high = paired_ratio(ours, theirs)
+    assert round(ratio, 6) == round(low, 6) == round(high, 6) == 1.1
+    assert paired_ratio([1.0, 3.0, 2.0], [1.0, 1.0, 1.0]) == (2.0, 1.0, 3.0)
