@@ -13,7 +13,6 @@ import gc
 import math
 import statistics
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from amili_async import AmiliClient, Batch, RetryPolicy, decode_batch
 from amili_async.models.decoding import TypedDecoder
 
 from ._payloads import batch_payload
-from ._report import Report, median_time, ms, paired_ratio
+from ._report import Report, Timing, clock, median_time, ms, paired_ratio, since
 from ._server import server_process, server_stats
 
 CREDITORS = 200
@@ -49,7 +48,7 @@ async def run(report: Report, cases: int = 1000) -> None:
             server_process("static", str(path), "--latency", str(LATENCY)) as bare_url,
             server_process("static", str(path), "--latency", str(LATENCY)) as httpx_url,
         ):
-            times: dict[str, list[float]] = {"sdk": [], "bare": [], "httpx": []}
+            times: dict[str, list[Timing]] = {"sdk": [], "bare": [], "httpx": []}
             sdk_stats: list[dict[str, int]] = []
             async with AmiliClient(
                 base_url=sdk_url,
@@ -57,7 +56,7 @@ async def run(report: Report, cases: int = 1000) -> None:
                 retry=RetryPolicy.none(),
                 max_connections=CONCURRENCY,
             ) as client:
-                contenders: dict[str, Callable[[], Awaitable[float]]] = {
+                contenders: dict[str, Callable[[], Awaitable[Timing]]] = {
                     "sdk": lambda: _sdk(client, ids),
                     "bare": lambda: _aiohttp(bare_url, ids),
                     "httpx": lambda: _httpx(httpx_url, ids),
@@ -71,14 +70,26 @@ async def run(report: Report, cases: int = 1000) -> None:
                         if name == "sdk":  # this run's own counts (idle connections time out)
                             sdk_stats.append(await server_stats(sdk_url, reset=True))
     stats = {key: max(run[key] for run in sdk_stats) for key in ("max_in_flight", "connections")}
-    ours, bare, reference = (statistics.median(times[k]) for k in ("sdk", "bare", "httpx"))
+    wall = {k: statistics.median(t.wall for t in runs) for k, runs in times.items()}
+    cpu = {k: statistics.median(t.cpu for t in runs) for k, runs in times.items()}
+    ours, bare = wall["sdk"], wall["bare"]
+    labels = {
+        "sdk": "AmiliClient.get_batches",
+        "bare": "raw aiohttp + Semaphore + msgspec",
+        "httpx": "httpx + Semaphore (reference)",
+    }
     report.table(
-        ["contender", "wall time", "vs ideal"],
-        [
-            ["ideal", ms(ideal), "1.00x"],
-            ["AmiliClient.get_batches", ms(ours), f"{ours / ideal:.2f}x"],
-            ["raw aiohttp + Semaphore + msgspec", ms(bare), f"{bare / ideal:.2f}x"],
-            ["httpx + Semaphore (reference)", ms(reference), f"{reference / ideal:.2f}x"],
+        ["contender", "wall time", "vs ideal", "client CPU", "CPU vs raw"],
+        [["ideal", ms(ideal), "1.00x", "", ""]]
+        + [
+            [
+                label,
+                ms(wall[key]),
+                f"{wall[key] / ideal:.2f}x",
+                ms(cpu[key]),
+                f"{cpu[key] / cpu['bare']:.2f}x",
+            ]
+            for key, label in labels.items()
         ],
     )
     report.note(
@@ -89,10 +100,14 @@ async def run(report: Report, cases: int = 1000) -> None:
         f"raw aiohttp doing the same is {bare / ideal:.2f}x ideal here: the ideal leaves out moving "
         f"{CREDITORS * len(payload) / 1e6:.0f} MB through loopback and parsing it, on 2 cores shared with the server"
     )
-    ratio, low, high = paired_ratio(times["sdk"], times["bare"])
+    ratio, low, high = paired_ratio([t.wall for t in times["sdk"]], [t.wall for t in times["bare"]])
+    cpu_ratio, cpu_low, cpu_high = paired_ratio(
+        [t.cpu for t in times["sdk"]], [t.cpu for t in times["bare"]]
+    )
     report.note(
-        f"get_batches / raw aiohttp per round: median {ratio:.2f}x (from {low:.2f}x to {high:.2f}x "
-        f"over {ROUNDS} rounds, order rotating); ratio of the medians {ours / bare:.2f}x"
+        f"get_batches / raw aiohttp per round: wall {ratio:.2f}x (from {low:.2f}x to {high:.2f}x "
+        f"over {ROUNDS} rounds, order rotating; ratio of the medians {ours / bare:.2f}x), client CPU "
+        f"{cpu_ratio:.2f}x (from {cpu_low:.2f}x to {cpu_high:.2f}x)"
     )
     report.target(
         "fan-out wall time / raw aiohttp + Semaphore doing the same (median of paired runs)",
@@ -102,17 +117,17 @@ async def run(report: Report, cases: int = 1000) -> None:
     report.target("open connections / concurrency", stats["connections"] / CONCURRENCY, 1.0)
 
 
-async def _sdk(client: AmiliClient, ids: list[str]) -> float:
+async def _sdk(client: AmiliClient, ids: list[str]) -> Timing:
     await client.get_batches(ids[:CONCURRENCY], concurrency=CONCURRENCY)  # warm the pool
-    started = time.perf_counter()
+    started = clock()
     results = await client.get_batches(ids, concurrency=CONCURRENCY)
-    elapsed = time.perf_counter() - started
+    elapsed = since(started)
     assert len(results) == len(ids)
     assert all(r.ok for r in results)
     return elapsed  # the results are freed here, off the clock, as in every contender
 
 
-async def _aiohttp(url: str, ids: list[str]) -> float:
+async def _aiohttp(url: str, ids: list[str]) -> Timing:
     import aiohttp
 
     semaphore = asyncio.Semaphore(CONCURRENCY)
@@ -131,15 +146,15 @@ async def _aiohttp(url: str, ids: list[str]) -> float:
                 return _DECODER(await response.read())
 
         await asyncio.gather(*(fetch(c) for c in ids[:CONCURRENCY]))
-        started = time.perf_counter()
+        started = clock()
         results = await asyncio.gather(*(fetch(c) for c in ids))
-        elapsed = time.perf_counter() - started
+        elapsed = since(started)
     assert len(results) == len(ids)
     assert all(r.cases for r in results)
     return elapsed
 
 
-async def _httpx(url: str, ids: list[str]) -> float:
+async def _httpx(url: str, ids: list[str]) -> Timing:
     import httpx
 
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
@@ -154,9 +169,9 @@ async def _httpx(url: str, ids: list[str]) -> float:
             return _DECODER(response.content)
 
         await asyncio.gather(*(fetch(c) for c in ids[:CONCURRENCY]))
-        started = time.perf_counter()
+        started = clock()
         results = await asyncio.gather(*(fetch(c) for c in ids))
-        elapsed = time.perf_counter() - started
+        elapsed = since(started)
     assert len(results) == len(ids)
     assert all(r.cases for r in results)
     return elapsed
