@@ -145,3 +145,23 @@ def test_cli_reports_a_busy_port_in_one_line() -> None:
         taken.listen()
         port = str(taken.getsockname()[1])
         _assert_one_line_error(_cli("--port", port), "127.0.0.1", port)
+
+
+async def test_close_logs_a_failed_payout_task_instead_of_raising(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sandbox = SandboxServer(creditors=1, cases=2, settlements=0)
+    await sandbox.start()
+
+    def broken(creditor_id: str, n: int = 1) -> list[dict[str, Any]]:
+        raise OverflowError("int too large to convert to float")
+
+    sandbox.state.add_settlements = broken  # type: ignore[method-assign]
+    sandbox.start_payouts(rate=1000)
+    await asyncio.sleep(0.05)  # the payout task has died by now
+    await sandbox.close()  # does not raise
+    assert "sandbox payouts had failed" in caplog.text
+    async with aiohttp.ClientSession() as raw:  # and the server was closed all the same
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await raw.get(f"{sandbox.url}/webapi/api/Ping")
+    await sandbox.close()  # a second close is harmless
