@@ -95,9 +95,7 @@ def _sandbox(args: argparse.Namespace) -> SandboxServer:
     """The sandbox the options ask for, or a :class:`_CommandError` saying what is wrong."""
     from .sandbox import DEFAULT_TOKEN, FaultPlan, SandboxServer
 
-    for option, value in (("--creditors", args.creditors), ("--page-size", args.page_size)):
-        if value < 1:
-            raise _CommandError(f"{option} must be at least 1, got {value}")
+    _require_positive(("--creditors", args.creditors), ("--page-size", args.page_size))
     if not 0 <= args.fault_rate <= 1:
         raise _CommandError(f"--fault-rate must be between 0 and 1, got {args.fault_rate:g}")
     try:
@@ -116,6 +114,12 @@ def _sandbox(args: argparse.Namespace) -> SandboxServer:
         raise _CommandError(str(error)) from None
 
 
+def _require_positive(*options: tuple[str, int]) -> None:
+    for option, value in options:
+        if value < 1:
+            raise _CommandError(f"{option} must be at least 1, got {value}")
+
+
 async def _until_stopped() -> None:
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -127,6 +131,8 @@ async def _until_stopped() -> None:
 
 async def _run_demo(args: argparse.Namespace) -> int:
     from .demo import DemoOptions, run_demo
+
+    _require_positive(("--creditors", args.creditors))
 
     options = DemoOptions(
         creditors=args.creditors,

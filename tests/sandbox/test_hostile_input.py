@@ -113,9 +113,9 @@ async def test_a_100000_deep_body_gets_400(opening: str) -> None:
     assert "nested too deeply" in str(result["message"])
 
 
-def _cli(*options: str) -> subprocess.CompletedProcess[str]:
+def _cli(*options: str, command: str = "sandbox") -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own interpreter and module, fixed options
-        [sys.executable, "-m", "amili_async", "sandbox", *options],
+        [sys.executable, "-m", "amili_async", command, *options],
         capture_output=True,
         text=True,
         timeout=60,
@@ -123,12 +123,14 @@ def _cli(*options: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
+def _assert_one_line_error(
+    done: subprocess.CompletedProcess[str], *words: str, command: str = "sandbox"
+) -> None:
     assert done.returncode != 0
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
     (line,) = done.stderr.splitlines()
-    assert line.startswith("python -m amili_async sandbox: error: ")
+    assert line.startswith(f"python -m amili_async {command}: error: ")
     assert all(word in line for word in words), line
 
 
@@ -137,6 +139,11 @@ def _assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) 
 )
 def test_cli_refuses_bad_options_in_one_line(option: str, value: str) -> None:
     _assert_one_line_error(_cli("--port", "0", option, value), option, value)
+
+
+def test_demo_refuses_no_creditors_in_one_line() -> None:
+    done = _cli("--creditors", "0", "--seconds", "0.1", "--quiet", command="demo")
+    _assert_one_line_error(done, "--creditors", "0", command="demo")
 
 
 def test_cli_reports_a_busy_port_in_one_line() -> None:
