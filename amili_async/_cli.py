@@ -11,8 +11,16 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sandbox import SandboxServer
 
 __all__ = ["main"]
+
+
+class _CommandError(Exception):
+    """A mistake of the user's (a bad option, a busy port): one line on stderr, no traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(asyncio.run(args.command(args)))
     except KeyboardInterrupt:
         return 130
+    except _CommandError as error:
+        print(f"python -m amili_async {args.command_name}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--payout-rate", type=float, default=0.0, help="new settlements per second"
     )
-    sandbox.set_defaults(command=_serve_sandbox)
+    sandbox.set_defaults(command=_serve_sandbox, command_name="sandbox")
 
     demo = commands.add_parser("demo", help="fan-out and settlement polling against the sandbox")
     _data_options(demo)
@@ -47,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--fault-rate", type=float, default=0.05, help="chance of a random fault")
     demo.add_argument("--payout-rate", type=float, default=4.0, help="new settlements per second")
     demo.add_argument("--quiet", action="store_true", help="no line per settlement")
-    demo.set_defaults(command=_run_demo)
+    demo.set_defaults(command=_run_demo, command_name="demo")
     return parser
 
 
@@ -58,19 +69,12 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import DEFAULT_TOKEN, FaultPlan, SandboxServer
-
-    server = SandboxServer(
-        creditors=args.creditors,
-        seed=args.seed,
-        cases=args.cases,
-        settlements=args.settlements,
-        page_size=args.page_size,
-        token=args.token or DEFAULT_TOKEN,
-        faults=FaultPlan(rate=args.fault_rate, seed=args.seed),
-        host=args.host,
-        port=args.port,
-    )
+    server = _sandbox(args)
+    try:
+        await server.start()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise _CommandError(f"cannot serve on {args.host}:{args.port}: {reason}") from None
     async with server:
         if args.payout_rate > 0:
             server.start_payouts(args.payout_rate)
@@ -87,6 +91,35 @@ async def _serve_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox(args: argparse.Namespace) -> SandboxServer:
+    """The sandbox the options ask for, or a :class:`_CommandError` saying what is wrong."""
+    from .sandbox import DEFAULT_TOKEN, FaultPlan, SandboxServer
+
+    _require_positive(("--creditors", args.creditors), ("--page-size", args.page_size))
+    if not 0 <= args.fault_rate <= 1:
+        raise _CommandError(f"--fault-rate must be between 0 and 1, got {args.fault_rate:g}")
+    try:
+        return SandboxServer(
+            creditors=args.creditors,
+            seed=args.seed,
+            cases=args.cases,
+            settlements=args.settlements,
+            page_size=args.page_size,
+            token=args.token or DEFAULT_TOKEN,
+            faults=FaultPlan(rate=args.fault_rate, seed=args.seed),
+            host=args.host,
+            port=args.port,
+        )
+    except ValueError as error:  # the sandbox's own checks of its arguments
+        raise _CommandError(str(error)) from None
+
+
+def _require_positive(*options: tuple[str, int]) -> None:
+    for option, value in options:
+        if value < 1:
+            raise _CommandError(f"{option} must be at least 1, got {value}")
+
+
 async def _until_stopped() -> None:
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -98,6 +131,8 @@ async def _until_stopped() -> None:
 
 async def _run_demo(args: argparse.Namespace) -> int:
     from .demo import DemoOptions, run_demo
+
+    _require_positive(("--creditors", args.creditors))
 
     options = DemoOptions(
         creditors=args.creditors,

@@ -30,7 +30,10 @@ def main() -> int:
     quick = args.quick
     if "decode" in only:
         decode.run(
-            report, [1_000, 10_000] if quick else [1_000, 10_000, 100_000], repeat=3 if quick else 5
+            report,
+            [1_000, 10_000] if quick else [1_000, 10_000, 100_000],
+            repeat=3 if quick else 5,
+            unlisted_settlements=5_000 if quick else 25_000,
         )
     if "memory" in only:
         memory.run(report, 10_000 if quick else 100_000)

@@ -6,6 +6,7 @@ import dataclasses
 import statistics
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +72,31 @@ def median_time(run: Callable[[], object], repeat: int) -> float:
         run()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+class Timing(NamedTuple):
+    """Wall time, and CPU time of this process (which a loaded machine inflates far less)."""
+
+    wall: float
+    cpu: float
+
+
+def clock() -> Timing:
+    """Now, for :func:`since`."""
+    return Timing(time.perf_counter(), time.process_time())
+
+
+def since(start: Timing) -> Timing:
+    """The wall and CPU time spent since ``start``."""
+    now = clock()
+    return Timing(now.wall - start.wall, now.cpu - start.cpu)
+
+
+def paired_ratio(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """The median, lowest and highest of ``ours[i] / theirs[i]``: runs made side by side in the
+    same round, so drift of a loaded machine hits both sides of each ratio alike."""
+    ratios = sorted(a / b for a, b in zip(ours, theirs, strict=True))
+    return statistics.median(ratios), ratios[0], ratios[-1]
 
 
 def ms(seconds: float) -> str:

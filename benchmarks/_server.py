@@ -4,7 +4,8 @@
 bytes of FILE; ``python -m benchmarks._server sandbox --creditors 1 --cases 10 --settlements 100000
 --page-size 500`` serves a sandbox state. Either prints ``PORT <n>`` once listening and serves until
 its standard input closes. ``GET /stats`` answers the most requests seen in flight and the number of
-distinct connections used.
+distinct connections used; ``GET /stats?reset=1`` starts both counts afresh after answering, so that
+one run of a contender can be measured alone.
 """
 
 from __future__ import annotations
@@ -53,13 +54,17 @@ def _static_app(body: bytes, latency: float, counters: _Counters) -> web.Applica
         return web.Response(body=body, content_type="application/json")
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response(
+        response = web.json_response(
             {
                 "max_in_flight": counters.max_in_flight,
                 "connections": len(counters.connections),
                 "requests": counters.requests,
             }
         )
+        if request.query.get("reset"):
+            counters.max_in_flight = 0
+            counters.connections.clear()
+        return response
 
     app = web.Application(middlewares=[count])
     app.router.add_get("/webapi/api/Batch", batch)
@@ -130,10 +135,12 @@ async def server_process(*args: str) -> AsyncIterator[str]:
             await process.wait()
 
 
-async def server_stats(base_url: str) -> dict[str, int]:
+async def server_stats(base_url: str, *, reset: bool = False) -> dict[str, int]:
+    """The server's counts (see the module's docstring); ``reset`` starts them afresh."""
     import aiohttp
 
-    async with aiohttp.ClientSession() as session, session.get(f"{base_url}/stats") as response:
+    url = f"{base_url}/stats" + ("?reset=1" if reset else "")
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
         stats: dict[str, int] = await response.json()
         return stats
 

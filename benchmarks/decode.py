@@ -1,9 +1,11 @@
-"""Decoding: ``decode_batch`` against the floors, msgspec untyped, orjson and pydantic; and the
-poller's narrow page decode against a full decode."""
+"""Decoding: ``decode_batch`` against the floors, msgspec untyped, orjson and pydantic; the cost of
+enum values the SDK does not list; and the poller's narrow page decode against a full decode."""
 
 from __future__ import annotations
 
 import gc
+import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +17,8 @@ from amili_async.models.polling import SettlementPage
 from amili_async.sandbox.generator import generate_batch_payload
 
 from . import _floors
-from ._report import Report, median_time, ms
+from ._payloads import SURPRISES, batch_payload, with_every_enum_value_unlisted
+from ._report import Report, median_time, ms, paired_ratio
 
 Decoder = Callable[[bytes], Any]
 
@@ -53,12 +56,16 @@ def time_decoder(decode: Decoder, payload: bytes, repeat: int, *, keep_previous:
     return median_time(once, repeat)
 
 
-def run(report: Report, sizes: list[int], repeat: int) -> None:
+def run(report: Report, sizes: list[int], repeat: int, *, unlisted_settlements: int) -> None:
     report.section("Decode (median wall time; ratio to the exact floor under the same condition)")
+    report.note(
+        f"payloads with surprises={SURPRISES}: that share of settlements has enum values the SDK "
+        "does not list, of settlements and cases nulls; some 64 KiB strings"
+    )
     all_decoders = decoders()
     largest = max(sizes)
     for size in sizes:
-        payload = generate_batch_payload(cases=size, settlements=min(size // 20, 500), seed=1)
+        payload = batch_payload(cases=size, settlements=min(size // 20, 500), seed=1)
         report.note(f"{size:,} cases: {len(payload) / 1e6:.1f} MB")
         rows, results = [], {}
         for name, decode in all_decoders.items():
@@ -81,6 +88,7 @@ def run(report: Report, sizes: list[int], repeat: int) -> None:
         if size == largest:
             _decode_targets(report, size, results)
         gc.collect()
+    _unlisted_enum_cost(report, unlisted_settlements, repeat)
     _page_decode(report, repeat)
 
 
@@ -107,6 +115,38 @@ def _decode_targets(report: Report, size: int, results: dict[str, tuple[float, f
         f"price of exact money: decode_batch is {ours_clean / float_clean:.2f}x the float floor on a "
         f"clean heap, {ours_alive / float_alive:.2f}x with the previous result alive"
     )
+
+
+def _unlisted_enum_cost(report: Report, settlements: int, repeat: int) -> None:
+    """The same payload twice, once with every settlement's four enum values listed by the SDK,
+    once with none of them listed (what the day after Amili adds a value looks like)."""
+    report.section(f"Enum values the SDK does not list: {settlements:,} settlements, 4 values each")
+    listed = generate_batch_payload(cases=200, settlements=settlements, seed=5)
+    unlisted, count = with_every_enum_value_unlisted(listed)
+    times: dict[str, list[float]] = {"listed": [], "unlisted": []}
+    for round_number in range(repeat):  # alternate which goes first: drift hits both alike
+        order = ("listed", "unlisted") if round_number % 2 == 0 else ("unlisted", "listed")
+        for name in order:
+            payload = listed if name == "listed" else unlisted
+            gc.collect()
+            started = time.perf_counter()
+            batch = decode_batch(payload)
+            times[name].append(time.perf_counter() - started)
+            del batch  # freed off the clock
+    known, unknown = (statistics.median(times[k]) for k in ("listed", "unlisted"))
+    ratio, low, high = paired_ratio(times["unlisted"], times["listed"])
+    report.table(
+        ["decode_batch", "median", "vs listed"],
+        [
+            ["every enum value listed", ms(known), "1.00x"],
+            [f"{count:,} values not listed", ms(unknown), f"{unknown / known:.2f}x"],
+        ],
+    )
+    report.note(
+        f"cost of one value the SDK does not list: {(unknown - known) / count * 1e6:.2f} us; "
+        f"per round {ratio:.2f}x (from {low:.2f}x to {high:.2f}x over {repeat} rounds)"
+    )
+    report.target("decode with unlisted enum values / all listed (paired runs)", ratio, 1.1)
 
 
 def _page_decode(report: Report, repeat: int) -> None:

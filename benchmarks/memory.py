@@ -14,8 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from amili_async.sandbox.generator import generate_batch_payload
-
+from ._payloads import batch_payload
 from ._report import Report
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -57,7 +56,7 @@ def run(report: Report, cases: int) -> float:
     from .decode import decoders
 
     report.section(f"Memory for {cases:,} cases (fresh process per decoder, RSS)")
-    payload = generate_batch_payload(cases=cases, settlements=500, seed=1)
+    payload = batch_payload(cases=cases, settlements=500, seed=1)
     size = len(payload)
     rows = []
     ours = 0.0

@@ -8,6 +8,8 @@ import pytest
 from amili_async import decode_batch
 from amili_async.sandbox.generator import generate_batch_payload
 from benchmarks import _floors
+from benchmarks._payloads import batch_payload, with_every_enum_value_unlisted
+from benchmarks._report import paired_ratio
 
 PAYLOAD = generate_batch_payload(cases=50, settlements=10, seed=5)
 
@@ -44,3 +46,34 @@ def test_pydantic_models_decode_the_same_values() -> None:
     assert theirs.settlements[2].id == ours.settlements[2].id
     assert ours.creditors[0].contact is not None
     assert theirs.creditors[0].contact.full_name == ours.creditors[0].contact.full_name
+
+
+def test_the_unlisted_enum_payload_differs_only_in_enum_values() -> None:
+    listed = generate_batch_payload(cases=20, settlements=30, seed=6)
+    unlisted, count = with_every_enum_value_unlisted(listed)
+    assert count == 30 * 4
+    before, after = decode_batch(listed), decode_batch(unlisted)
+    values = [
+        (s.collection_type, s.settlement_type, s.invoice.type, s.invoice.status)
+        for s in after.settlements
+        if s.invoice is not None
+    ]
+    assert len(values) == 30
+    assert all(v is not None and not v.is_known for row in values for v in row)
+    assert [s.id for s in after.settlements] == [s.id for s in before.settlements]
+    assert after.cases == before.cases
+
+
+def test_benchmark_payloads_carry_surprises() -> None:
+    batch = decode_batch(batch_payload(cases=200, settlements=400, seed=1))
+    kinds = [s.collection_type for s in batch.settlements]
+    assert any(k is not None and not k.is_known for k in kinds)
+    assert any(k is not None and k.is_known for k in kinds)
+
+
+def test_paired_ratio_pairs_runs_of_the_same_round() -> None:
+    # the machine slowed down in round 2: the ratios per round stay 1.1 while the medians drift
+    ours, theirs = [1.1, 2.2, 1.1], [1.0, 2.0, 1.0]
+    ratio, low, high = paired_ratio(ours, theirs)
+    assert round(ratio, 6) == round(low, 6) == round(high, 6) == 1.1
+    assert paired_ratio([1.0, 3.0, 2.0], [1.0, 1.0, 1.0]) == (2.0, 1.0, 3.0)

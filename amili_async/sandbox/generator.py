@@ -43,6 +43,7 @@ __all__ = [
     "EPOCH",
     "HISTORY_TEXTS",
     "LANGUAGES",
+    "UNLISTED_ENUM_VALUES",
     "DataGenerator",
     "Json",
     "encode_json",
@@ -605,17 +606,40 @@ def _invoice(creditor: Json, case: Json) -> Json:
     }
 
 
-def generate_batch_payload(*, cases: int, settlements: int = 0, seed: int = 1) -> bytes:
+# Values the SDK's enums do not list (yet): what the service will send the day Amili adds one.
+UNLISTED_ENUM_VALUES: dict[str, tuple[str, ...]] = {
+    "collectionType": ("LEGAL_COLLECTION", "SURVEILLANCE"),
+    "settlementType": ("DIRECT_PAYMENT", "CREDIT_NOTE_PAYMENT"),
+    "invoice.type": ("INVOICE", "CREDIT_NOTE"),
+    "invoice.status": ("PARTIALLY_PAID", "DISPUTED"),
+}
+_NULLABLE_SETTLEMENT_FIELDS = ("customerReference", "exchangeRate", "vat", "remittanceDate")
+_NULLABLE_CASE_FIELDS = ("referencenumber", "service_description", "paymentDetails", "history")
+_HUGE_STRING_CHARS = 64 * 1024
+
+
+def generate_batch_payload(
+    *, cases: int, settlements: int = 0, seed: int = 1, surprises: float = 0.0
+) -> bytes:
     """The JSON of one creditor's full batch (open and closed cases), for benchmarks and tests.
 
     About 1.6 KB per case: ``cases=100_000`` is a payload of about 160 MB, generated at several
     tens of thousands of cases per second. The creditor's ``lastsettlementid`` is its last
     settlement's id (``null`` without settlements).
+
+    ``surprises`` (0 to 1) makes the payload look like what the real service will send one day:
+    that share of settlements carries enum values the SDK does not list
+    (``UNLISTED_ENUM_VALUES``), the same share of settlements and of cases has nulls in
+    documented fields, and one case in ``50 / surprises`` has a 64 KiB ``service_description``.
+    The surprises come from their own seeded source: the rest of the data is the same as
+    without them.
     """
     generator = DataGenerator(seed)
     creditor = generator.creditor(0)
     case_list = generator.cases(creditor, cases)
     settlement_list = generator.settlements(creditor, case_list, 1, settlements)
+    if surprises > 0:
+        _add_surprises(case_list, settlement_list, surprises, Random(seed * 7919 + 1))
     view = public(creditor)
     view["lastsettlementid"] = settlement_list[-1]["id"] if settlement_list else None
     batch = {
@@ -626,3 +650,21 @@ def generate_batch_payload(*, cases: int, settlements: int = 0, seed: int = 1) -
         "settlement": settlement_list,
     }
     return encode_json(batch)
+
+
+def _add_surprises(cases: list[Json], settlements: list[Json], share: float, rng: Random) -> None:
+    """Unlisted enum values, nulls and huge strings, in place (see :func:`generate_batch_payload`)."""
+    for settlement in settlements:
+        if rng.random() < share:
+            invoice = settlement["invoice"] = dict(settlement["invoice"])
+            settlement["collectionType"] = rng.choice(UNLISTED_ENUM_VALUES["collectionType"])
+            settlement["settlementType"] = rng.choice(UNLISTED_ENUM_VALUES["settlementType"])
+            invoice["type"] = rng.choice(UNLISTED_ENUM_VALUES["invoice.type"])
+            invoice["status"] = rng.choice(UNLISTED_ENUM_VALUES["invoice.status"])
+        if rng.random() < share:
+            settlement[rng.choice(_NULLABLE_SETTLEMENT_FIELDS)] = None
+    for index, case in enumerate(cases):
+        if rng.random() < share:
+            cases[index] = case = {**case, rng.choice(_NULLABLE_CASE_FIELDS): None}
+        if rng.random() < share / 50:
+            cases[index] = {**case, "service_description": "x" * _HUGE_STRING_CHARS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import dataclasses
 import datetime
 import hmac
@@ -24,7 +25,10 @@ from aiohttp import web
 from .faults import Fault, FaultPlan
 from .state import SandboxState, UnknownCursorError
 
-__all__ = ["RequestRecord", "SandboxApp"]
+__all__ = ["DEFAULT_REQUEST_LOG_SIZE", "RequestRecord", "SandboxApp"]
+
+DEFAULT_REQUEST_LOG_SIZE: Final = 10_000
+"""How many requests a sandbox remembers by default (about 350 bytes each)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -76,7 +80,11 @@ class _BadParameter(Exception):
 
 @dataclasses.dataclass
 class SandboxApp:
-    """The aiohttp application of one sandbox, with its knobs and its request log."""
+    """The aiohttp application of one sandbox, with its knobs and its request log.
+
+    The log keeps the last ``request_log_size`` requests only: a sandbox serving a poller for
+    days must not grow without a bound. ``request_count`` counts every request.
+    """
 
     state: SandboxState
     token: str
@@ -85,12 +93,19 @@ class SandboxApp:
     faults: FaultPlan
     latency: float = 0.0
     page_size: int = 500
-    requests: list[RequestRecord] = dataclasses.field(default_factory=list)
+    request_log_size: int = DEFAULT_REQUEST_LOG_SIZE
+    requests: collections.deque[RequestRecord] = dataclasses.field(init=False)
+    request_count: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     _request_ids: itertools.count[int] = dataclasses.field(
         default_factory=lambda: itertools.count(1)
     )
+
+    def __post_init__(self) -> None:
+        if self.request_log_size < 0:
+            raise ValueError(f"request_log_size must be 0 or more, got {self.request_log_size}")
+        self.requests = collections.deque(maxlen=self.request_log_size)
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._observe, self._inject_fault, self._authenticate])
@@ -130,6 +145,7 @@ class SandboxApp:
                 request.method, request.path, query, status, request.get(FAULT), arrived
             )
             self.requests.append(record)
+            self.request_count += 1
 
     @web.middleware
     async def _inject_fault(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -175,16 +191,22 @@ class SandboxApp:
         return await handler(request)
 
     def _authorized(self, header: str) -> bool:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer":
-            return hmac.compare_digest(value.encode(), self.token.encode())
-        if scheme.lower() == "basic":
+        # aiohttp hands undecodable header bytes over as lone surrogates: they can match nothing,
+        # and encoding them would raise (a 500 instead of the 401 they deserve).
+        try:
+            credentials = header.encode()
+        except UnicodeError:
+            return False
+        scheme, _, value = credentials.partition(b" ")
+        if scheme.lower() == b"bearer":
+            return hmac.compare_digest(value, self.token.encode())
+        if scheme.lower() == b"basic":
             try:
-                user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
+                decoded = base64.b64decode(value, validate=True)
+            except binascii.Error:
                 return False
             expected = f"{self.username}:{self.password}".encode()
-            return hmac.compare_digest(f"{user}:{password}".encode(), expected)
+            return hmac.compare_digest(decoded, expected)
         return False
 
     # -- handlers -----------------------------------------------------------------------------
@@ -217,8 +239,10 @@ class SandboxApp:
             return _error(403, f"sender {sender!r} is not this account's sender", request)
         try:
             document = json.loads(await request.read(), parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             return _error(400, f"the body is not valid JSON: {exc}", request)
+        except RecursionError:
+            return _error(400, "the body is not valid JSON: nested too deeply", request)
         if not isinstance(document, dict):
             return _error(400, "the body must be a JSON object (a batch document)", request)
         return _json(self.state.apply_batch(document))

@@ -4,7 +4,7 @@ the SDK without credentials."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import random
 from collections.abc import Iterable
 from typing import Any, Self
@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .._lifecycle import AsyncClosing
 from .faults import FaultPlan
-from .routes import RequestRecord, SandboxApp
+from .routes import DEFAULT_REQUEST_LOG_SIZE, RequestRecord, SandboxApp
 from .state import SandboxState
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TOKEN", "DEFAULT_USERNAME", "SandboxServer"]
@@ -21,6 +21,8 @@ __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TOKEN", "DEFAULT_USERNAME", "SandboxServ
 DEFAULT_TOKEN = "sk_sandbox_amili"  # noqa: S105 - a documented, public sandbox credential
 DEFAULT_USERNAME = "sandbox"
 DEFAULT_PASSWORD = "sandbox"  # noqa: S105 - likewise
+
+_log = logging.getLogger(__name__)
 
 
 class SandboxServer(AsyncClosing):
@@ -43,6 +45,11 @@ class SandboxServer(AsyncClosing):
         host: The address to bind: keep it on loopback.
         port: The port (0: any free one).
         state: A prepared :class:`SandboxState` instead of generating one.
+        request_log_size: How many of the latest requests ``.requests`` keeps (0: none), so that
+            a sandbox serving for days stays bounded; ``.request_count`` counts them all.
+
+    Raises:
+        ValueError: ``page_size`` below 1 or a negative ``request_log_size``.
     """
 
     def __init__(
@@ -61,7 +68,10 @@ class SandboxServer(AsyncClosing):
         host: str = "127.0.0.1",
         port: int = 0,
         state: SandboxState | None = None,
+        request_log_size: int = DEFAULT_REQUEST_LOG_SIZE,
     ) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
         self.state = state or SandboxState.generate(
             creditors=creditors, cases=cases, settlements=settlements, seed=seed
         )
@@ -73,6 +83,7 @@ class SandboxServer(AsyncClosing):
             faults=faults or FaultPlan(),
             latency=latency,
             page_size=page_size,
+            request_log_size=request_log_size,
         )
         self._host = host
         self._port = port
@@ -84,13 +95,20 @@ class SandboxServer(AsyncClosing):
         return f"SandboxServer(url={self.url!r}, creditors={len(self.state.creditor_ids)})"
 
     async def start(self) -> Self:
-        """Start serving; ``.url`` is set once this returns."""
+        """Start serving; ``.url`` is set once this returns.
+
+        Raises:
+            OSError: the address cannot be bound (a busy port, say).
+        """
         if self._runner is not None:
             return self
         runner = web.AppRunner(self._app.build(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
-        await site.start()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
         port = runner.addresses[0][1]
         self.url = f"http://{self._host}:{port}"
@@ -143,8 +161,13 @@ class SandboxServer(AsyncClosing):
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request so far, oldest first."""
-        return self._app.requests
+        """The latest requests (at most ``request_log_size``), oldest first: a new list."""
+        return list(self._app.requests)
+
+    @property
+    def request_count(self) -> int:
+        """How many requests the sandbox has seen, those the log has dropped included."""
+        return self._app.request_count
 
     @property
     def max_in_flight(self) -> int:
@@ -181,12 +204,15 @@ class SandboxServer(AsyncClosing):
             self._payouts.cancel()
 
     async def stop_payouts_and_wait(self) -> None:
-        """Stop paying out and wait until the payout task has ended."""
+        """Stop paying out and wait until the payout task has ended (a failure of that task is
+        logged, never raised: closing must not fail)."""
         task, self._payouts = self._payouts, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("sandbox payouts had failed", exc_info=task.exception())
 
     async def _pay_out(self, rate: float, creditor_ids: list[str], rng: random.Random) -> None:
         while True:

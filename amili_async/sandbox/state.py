@@ -16,7 +16,7 @@ import datetime
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypedDict, Unpack
+from typing import Any, Final, TypedDict, Unpack
 
 from .checkdigits import is_valid_bank_account, is_valid_org_number, make_kid
 from .generator import (
@@ -35,9 +35,17 @@ from .generator import (
     timestamp,
 )
 
-__all__ = ["BatchFilters", "SandboxState", "UnknownCreditorError", "UnknownCursorError"]
+__all__ = [
+    "MAX_AMOUNT",
+    "BatchFilters",
+    "SandboxState",
+    "UnknownCreditorError",
+    "UnknownCursorError",
+]
 
 _CACHED_CASE_LISTS = 2  # encoded case lists kept per creditor: (include_closed, language) variants
+MAX_AMOUNT: Final = Decimal("999999999999.99")
+"""The largest amount a POSTed case may carry (the service's money columns hold 14 digits)."""
 
 
 class UnknownCursorError(ValueError):
@@ -390,7 +398,8 @@ class SandboxState:
           or, without it, belong to the document's creditor when it has exactly one. They need
           a ``ledgerref`` (string or integer) not yet used by that creditor and an
           ``originalprincipal`` above zero; ``originalfee`` / ``originalinterest`` default to 0.
-          Amounts are numbers or numeric strings with at most two decimals. The service fills
+          Amounts are numbers or numeric strings with at most two decimals, finite and at most
+          ``MAX_AMOUNT`` (999,999,999,999.99; ``1e5000`` is refused). The service fills
           in the rest: case number, KID, dates, ``paid*`` = 0, ``remaining*`` = ``original*``,
           status ``REGISTERED``, one history entry (registered, now).
         * Every other list (payments, credits, messages, ...) is acknowledged item by item
@@ -602,7 +611,10 @@ _TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", dict: 
 
 
 def _cents(value: Any, name: str, *, positive: bool = False) -> int:
-    """An amount sent as a number or numeric string, in cents (``ValueError`` if it is none)."""
+    """An amount sent as a number or numeric string, in cents (``ValueError`` if it is none).
+
+    Huge amounts are refused here: stored, they would break every later payout on that case.
+    """
     if value is None and not positive:
         return 0
     try:
@@ -612,15 +624,23 @@ def _cents(value: Any, name: str, *, positive: bool = False) -> int:
         cents = amount.scaleb(2)
         if not amount.is_finite() or cents != cents.to_integral_value():
             raise InvalidOperation
-    except ArithmeticError:  # InvalidOperation, Overflow
+    except (ArithmeticError, ValueError):  # InvalidOperation, Overflow; int too long for str()
         raise ValueError(
-            f"{name} must be an amount with at most two decimals, got {value!r}"
+            f"{name} must be a finite amount with at most two decimals, got {_short(value)}"
         ) from None
     if cents < 0 or (positive and cents == 0):
         raise ValueError(
-            f"{name} must be {'above' if positive else 'at least'} zero, got {value!r}"
+            f"{name} must be {'above' if positive else 'at least'} zero, got {_short(value)}"
         )
+    if amount > MAX_AMOUNT:
+        raise ValueError(f"{name} must be at most {MAX_AMOUNT}, got {_short(value)}")
     return int(cents)
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short: an error message must not echo a 5,000-digit number."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _registered_case(data: _Creditor, fields: Json, original: tuple[int, int, int]) -> Json:

@@ -24,6 +24,7 @@ from amili_async.sandbox.generator import (
     CASE_FIELDS,
     EPOCH,
     HISTORY_TEXTS,
+    UNLISTED_ENUM_VALUES,
     DataGenerator,
     Json,
     encode_json,
@@ -284,3 +285,41 @@ def test_batch_payload_size(count: int) -> None:
     assert batch["creditor"][0]["lastsettlementid"] is None
     if count >= 1000:
         assert 1400 <= len(payload) / count <= 1800  # about 1.6 KB per case
+
+
+def test_surprises_are_unlisted_enum_values_nulls_and_huge_strings() -> None:
+    plain = msgspec.json.decode(generate_batch_payload(cases=3000, settlements=400, seed=4))
+    payload = generate_batch_payload(cases=3000, settlements=400, seed=4, surprises=0.1)
+    surprised = msgspec.json.decode(payload)
+    # the same data underneath: surprises have their own random source
+    assert [s["id"] for s in surprised["settlement"]] == [s["id"] for s in plain["settlement"]]
+    assert [c["ledgerref"] for c in surprised["case"]] == [c["ledgerref"] for c in plain["case"]]
+    unlisted = [
+        s
+        for s in surprised["settlement"]
+        if s["collectionType"] not in ("REMINDER", "DEBT_COLLECTION")
+    ]
+    assert 20 <= len(unlisted) <= 70  # about 10 % of 400
+    assert all(
+        s["settlementType"] in UNLISTED_ENUM_VALUES["settlementType"]
+        and s["invoice"]["type"] in UNLISTED_ENUM_VALUES["invoice.type"]
+        and s["invoice"]["status"] in UNLISTED_ENUM_VALUES["invoice.status"]
+        for s in unlisted
+    )
+    assert any(
+        None in (s["vat"], s["exchangeRate"], s["remittanceDate"]) for s in surprised["settlement"]
+    )
+    assert any(c["paymentDetails"] is None or c["history"] is None for c in surprised["case"])
+    assert max(len(c["service_description"] or "") for c in surprised["case"]) == 64 * 1024
+
+    batch = decode_batch(payload)  # the SDK reads all of it, unknown values kept as they came
+    unknown = [s for s in batch.settlements if s.collection_type and not s.collection_type.is_known]
+    assert len(unknown) == len(unlisted)
+    assert unknown[0].collection_type == unlisted[0]["collectionType"]
+    assert all(c.history is not None for c in batch.cases)  # a null list reads as empty
+
+
+def test_no_surprises_by_default() -> None:
+    assert generate_batch_payload(cases=30, settlements=5, seed=2) == generate_batch_payload(
+        cases=30, settlements=5, seed=2, surprises=0.0
+    )
