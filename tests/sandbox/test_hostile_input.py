@@ -114,7 +114,7 @@ async def test_a_100000_deep_body_gets_400(opening: str) -> None:
 
 
 def _cli(*options: str, command: str = "sandbox") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and module, fixed options
+    return subprocess.run(
         [sys.executable, "-m", "amili_async", command, *options],
         capture_output=True,
         text=True,
