@@ -164,6 +164,9 @@ class SandboxState:
         self._settlement_positions: dict[str, tuple[_Creditor, int]] = {}
         self._attachments: dict[str, tuple[bytes, str]] = {}
         self._batch_numbers = itertools.count(1)
+        # Called with ("settlement" | "case", creditor record, item) when one is paid or
+        # registered after generation (the webhook dispatcher listens here).
+        self.listeners: list[Callable[[str, Json, Json], None]] = []
 
     @classmethod
     def generate(
@@ -352,7 +355,15 @@ class SandboxState:
             UnknownCreditorError: no such creditor.
         """
         now = datetime.datetime.now(datetime.UTC)
-        return self._pay(self._creditor(creditor_id), n, now)
+        data = self._creditor(creditor_id)
+        paid = self._pay(data, n, now)
+        for settlement in paid:
+            self._notify("settlement", data, settlement)
+        return paid
+
+    def _notify(self, kind: str, data: _Creditor, item: Json) -> None:
+        for listener in self.listeners:
+            listener(kind, data.record, item)
 
     def _pay(self, data: _Creditor, n: int, moment: datetime.datetime | None = None) -> list[Json]:
         if not data.cases:
@@ -455,7 +466,9 @@ class SandboxState:
             _cents(item.get("originalfee"), "originalfee"),
             _cents(item.get("originalinterest"), "originalinterest"),
         )
-        data.add_cases([_registered_case(data, {**fields, "currencycode": currency}, original)])
+        case = _registered_case(data, {**fields, "currencycode": currency}, original)
+        data.add_cases([case])
+        self._notify("case", data, case)
         return "REGISTERED"
 
     # -- attachments ------------------------------------------------------------------------
