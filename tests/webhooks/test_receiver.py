@@ -4,8 +4,10 @@ failures, concurrency and the body limit."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from amili_async.webhooks import (
     WebhookDedupe,
     WebhookEvent,
     WebhookReceiver,
+    WebhookVerifier,
     sign_webhook,
 )
 
@@ -303,3 +306,28 @@ def test_configuration_errors_and_repr() -> None:
     with pytest.raises(ConfigurationError):
         WebhookReceiver(noop, max_body_bytes=0)
     assert SECRET not in repr(WebhookReceiver(noop, verifier=HmacSha256Verifier(SECRET)))
+
+
+class TimestampedVerifier:
+    """The guide's example of another scheme: signs "<timestamp>.<body>"."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode()
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        stamp = headers.get("X-Webhook-Timestamp", "")
+        expected = hmac.new(self._key, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(headers.get("X-Webhook-Signature", ""), expected)
+
+
+async def test_a_custom_verifier_plugs_in(serve: Serve) -> None:
+    handler = Handler()
+    verifier = TimestampedVerifier(SECRET)
+    assert isinstance(verifier, WebhookVerifier)
+    client = await serve(WebhookReceiver(handler, verifier=verifier))
+    body = settlement_body()
+    signature = hmac.new(SECRET.encode(), b"1800000000." + body, hashlib.sha256).hexdigest()
+    good = {"X-Webhook-Timestamp": "1800000000", "X-Webhook-Signature": signature}
+    assert (await client.post(PATH, data=body, headers=headers(body))).status == 401
+    assert (await client.post(PATH, data=body, headers=good)).status == 200
+    assert len(handler.events) == 1
