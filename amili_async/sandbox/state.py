@@ -163,6 +163,7 @@ class SandboxState:
         # a settlement's lowercase id -> its creditor and its position in that creditor's ledger
         self._settlement_positions: dict[str, tuple[_Creditor, int]] = {}
         self._attachments: dict[str, tuple[bytes, str]] = {}
+        self.generated_attachments: dict[str, tuple[int, str]] = {}  # id -> (size, content type)
         self._batch_numbers = itertools.count(1)
         # Called with ("settlement" | "case", creditor record, item) when one is paid or
         # registered after generation (the webhook dispatcher listens here).
@@ -484,6 +485,13 @@ class SandboxState:
             body = f"%PDF-1.4\n% amili sandbox attachment {attachment_id}\n%%EOF\n"
             return body.encode(), "application/pdf"
         return None
+
+    def add_generated_attachment(self, size: int, content_type: str = "application/pdf") -> str:
+        """An attachment of ``size`` bytes, generated as it is streamed (never held in memory);
+        returns its id (``GEN-00000001``, ...). For tests of large downloads."""
+        attachment_id = f"GEN-{len(self.generated_attachments) + 1:08d}"
+        self.generated_attachments[attachment_id] = (size, content_type)
+        return attachment_id
 
     def add_attachment(self, content: bytes, content_type: str = "application/pdf") -> str:
         """Store an uploaded attachment; returns its new id (``UPL-00000001``, ...)."""
