@@ -103,11 +103,16 @@ async def test_broken_download_leaves_no_partial_file(
 
     url, recorded = await serve({"GET /webapi/api/Attachment": half_then_hang_up})
     target = tmp_path / "doc.pdf"
+    fresh = tmp_path / "new.pdf"
+    target.write_bytes(b"the previous version")
     async with AmiliClient(base_url=url, token="t", retry=RetryPolicy(sleep=fake_sleep)) as client:
         with pytest.raises(TransportError):
             await client.download_attachment("A-1", target)
-    assert recorded.count == RetryPolicy().max_attempts  # retried, each from scratch
-    assert list(tmp_path.iterdir()) == []
+        assert recorded.count == RetryPolicy().max_attempts  # retried, each from scratch
+        with pytest.raises(TransportError):
+            await client.download_attachment("A-1", fresh)
+    assert target.read_bytes() == b"the previous version"
+    assert list(tmp_path.iterdir()) == [target]  # no partial file, no temporary left
 
 
 async def test_unwritable_destination_is_our_error(client: AmiliClient, tmp_path: Path) -> None:

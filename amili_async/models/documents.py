@@ -17,7 +17,8 @@ from typing import Any
 
 import msgspec
 
-from .batch import Creditor, NullableList, _legacy_name, replace_null_lists
+from .base import LegacyModel, Model
+from .batch import Creditor, NullableList, replace_null_lists
 
 __all__ = [
     "BatchDocument",
@@ -28,13 +29,12 @@ __all__ = [
     "NewCase",
     "NewCredit",
     "NewPayment",
+    "UploadedAttachment",
     "batch_document_json",
 ]
 
-_OUT: dict[str, Any] = {"frozen": True, "kw_only": True, "rename": _legacy_name}
 
-
-class NewCase(msgspec.Struct, **_OUT):
+class NewCase(LegacyModel):
     """A new invoice for collection (a ``case`` item); the service fills in the rest (case
     number, KID, paid and remaining sums).
 
@@ -59,7 +59,7 @@ class NewCase(msgspec.Struct, **_OUT):
     service_description: str | None = msgspec.field(default=None, name="service_description")
 
 
-class NewPayment(msgspec.Struct, **_OUT):
+class NewPayment(LegacyModel):
     """A payment the debtor made directly to the creditor (a ``payment`` item; shape assumed)."""
 
     ledger_ref: str
@@ -70,7 +70,7 @@ class NewPayment(msgspec.Struct, **_OUT):
     reference: str | None = None
 
 
-class NewCredit(msgspec.Struct, **_OUT):
+class NewCredit(LegacyModel):
     """A credit note reducing a case (a ``credit`` item; shape assumed)."""
 
     ledger_ref: str
@@ -81,7 +81,7 @@ class NewCredit(msgspec.Struct, **_OUT):
     description: str | None = None
 
 
-class CaseMessage(msgspec.Struct, **_OUT):
+class CaseMessage(LegacyModel):
     """A message to Amili's case handler about a case (a ``message`` item; shape assumed)."""
 
     ledger_ref: str
@@ -91,7 +91,7 @@ class CaseMessage(msgspec.Struct, **_OUT):
     conversation_id: str | None = None
 
 
-class BatchDocument(msgspec.Struct, frozen=True, kw_only=True):
+class BatchDocument(Model):
     """A batch document for [`AmiliClient.post_batch`][amili_async.AmiliClient.post_batch].
 
     Attributes:
@@ -129,10 +129,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-_IN: dict[str, Any] = {"frozen": True, "kw_only": True, "rename": _legacy_name}
-
-
-class BatchResultError(msgspec.Struct, **_IN):
+class BatchResultError(LegacyModel):
     """One object the service refused.
 
     Attributes:
@@ -146,7 +143,7 @@ class BatchResultError(msgspec.Struct, **_IN):
     message: str | None = None
 
 
-class BatchResultResponse(msgspec.Struct, **_IN):
+class BatchResultResponse(LegacyModel):
     """One object the service took.
 
     Attributes:
@@ -162,7 +159,7 @@ class BatchResultResponse(msgspec.Struct, **_IN):
     status: str | None = msgspec.field(default=None, name="status_statuscode")
 
 
-class BatchResult(msgspec.Struct, **_IN):
+class BatchResult(LegacyModel):
     """The legacy status object ``POST Batch`` answers. Errors in it are data, not exceptions.
 
     Attributes:
@@ -192,3 +189,9 @@ class BatchResult(msgspec.Struct, **_IN):
             for e in self.errors
             if e.object_name == object_name and e.object_index is not None
         }
+
+
+class UploadedAttachment(Model):
+    """What ``POST Attachment`` answers (assumed): the new attachment's id."""
+
+    id: str | int
