@@ -9,8 +9,9 @@ What is delivered (shapes from ``shared/amili-api.md`` section 6):
   timestamp, ``caseNumber`` as a string;
 * ``CASE`` (with ``eventType`` in the envelope, as the docs show case events) for every case a
   ``POST Batch`` registers; ``caseNumber`` as a JSON number;
-* whatever :meth:`WebhookDispatcher.deliver` is given, e.g. ``BATCH_COMPLETED`` from the
-  Collection API's batches.
+* ``BATCH_COMPLETED`` for each Collection API batch handed to
+  :meth:`WebhookDispatcher.batch_completed`, and whatever :meth:`WebhookDispatcher.deliver` is
+  given.
 
 Each delivery is signed with [`sign_webhook`][amili_async.webhooks.sign_webhook] (the scheme
 [`HmacSha256Verifier`][amili_async.webhooks.HmacSha256Verifier] checks), carries
@@ -249,6 +250,13 @@ class WebhookDispatcher:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         return self._session
+
+    def batch_completed(self, batch: Json) -> None:
+        """Deliver ``BATCH_COMPLETED`` for a finished Collection API batch (its JSON as
+        ``GET .../batches/{id}`` answers it): the hook for the Collection sandbox's
+        ``on_batch_completed``."""
+        data = {key: batch.get(key) for key in ("batchId", "organizationId", "status")}
+        self.deliver("BATCH_COMPLETED", data)
 
     # -- the sandbox's own events -------------------------------------------------------------
 

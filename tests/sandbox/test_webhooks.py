@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from amili_async import AmiliClient
-from amili_async.sandbox import SandboxServer
+from amili_async import AmiliClient, Secret
+from amili_async.sandbox import SandboxServer, WebhookEndpoint
 from amili_async.webhooks import (
     BatchCompleted,
     CaseEvent,
@@ -168,3 +168,32 @@ async def test_unreachable_endpoint_and_filters(sandbox: SandboxServer) -> None:
     assert [(d.attempt, d.status) for d in sandbox.webhooks.deliveries] == [(1, 0), (2, 0)]
     with pytest.raises(ValueError, match="duplicate_rate"):
         sandbox.add_webhook("http://127.0.0.1:1/", secret=SECRET, duplicate_rate=2)
+
+
+async def test_collection_batch_completion_hook(
+    sandbox: SandboxServer, endpoint: tuple[str, Booked]
+) -> None:
+    url, booked = endpoint
+    sandbox.add_webhook(url, secret=SECRET)
+    finished = {
+        "batchId": "7d3c1c0e-0000-4000-8000-000000000001",
+        "type": "INVOICE",
+        "status": "PARTIAL",
+        "organizationId": "org-7",
+        "succeeded": [{"$type": "invoiceSuccess"}],
+        "failed": [],
+    }
+    sandbox.webhooks.batch_completed(finished)
+    await sandbox.webhooks.join()
+    [event] = booked.events
+    assert isinstance(event, BatchCompleted)
+    assert (event.batch_id, event.organization_id, event.status) == (
+        finished["batchId"],
+        "org-7",
+        "PARTIAL",
+    )
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    endpoint = WebhookEndpoint("http://127.0.0.1:1/", Secret("s"), backoff=0.1, max_backoff=0.5)
+    assert [endpoint.delay(n) for n in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
