@@ -331,3 +331,19 @@ async def test_a_custom_verifier_plugs_in(serve: Serve) -> None:
     assert (await client.post(PATH, data=body, headers=headers(body))).status == 401
     assert (await client.post(PATH, data=body, headers=good)).status == 200
     assert len(handler.events) == 1
+
+
+class ForgetfulStore(BrokenStore):
+    async def seen(self, key: str) -> bool:
+        return False
+
+
+async def test_store_failure_after_handling_still_answers_200(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = Handler()
+    client = await serve(receiver_for(handler, ForgetfulStore()))
+    body = settlement_body()
+    assert (await client.post(PATH, data=body, headers=headers(body))).status == 200
+    assert len(handler.events) == 1  # booked: a 500 would only invite a second booking
+    assert "could not be stored" in caplog.text
