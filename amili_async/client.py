@@ -6,12 +6,14 @@ import asyncio
 import os
 import ssl
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Final, Self, Unpack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Self, Unpack
 
 import aiohttp
 from yarl import URL
 
 from . import _sansio, endpoints, errors
+from ._download import download
 from ._lifecycle import AsyncClosing
 from ._request import Endpoint, RequestPath
 from ._transport import RawResponse, Transport, default_user_agent
@@ -26,6 +28,7 @@ from .auth import (
 )
 from .fanout import BATCH_OPTION_NAMES, BatchFanOut, CreditorBatch
 from .models import Batch
+from .models.documents import BatchDocument, BatchResult, batch_document_json
 from .params import BatchOptions, BatchQuery
 from .polling.poller import PollerOptions, SettlementPoller
 from .retry import RetryHook, RetryPolicy
@@ -364,6 +367,98 @@ class AmiliClient(AsyncClosing):
     async def ping(self) -> None:
         """``GET /webapi/api/Ping``: returns when the service is up and the credentials work."""
         await self.requester.call(endpoints.PING)
+
+    # -- legacy API: POST Batch and attachments ---------------------------------------------------
+    # Shapes assumed from the GET shapes (see docs/guides/batch-and-attachments.md). POSTs carry
+    # no idempotency key on this API, so they are never retried once they may have been received.
+
+    async def post_batch(
+        self, document: BatchDocument | Mapping[str, Any], *, sender_id: str
+    ) -> BatchResult:
+        """``POST /webapi/api/Batch``: send a batch document (new creditors, invoices, payments,
+        credits, messages to the case handler).
+
+        ```python
+        result = await client.post_batch(
+            BatchDocument(cases=[NewCase(creditor_id="923609016", ledger_ref="10001",
+                                         original_principal=Decimal("1250.00"))]),
+            sender_id="MY-SENDER",
+        )
+        for error in result.errors:
+            log.warning("%s #%s refused: %s", error.object_name, error.object_index, error.message)
+        ```
+
+        Args:
+            document: A [`BatchDocument`][amili_async.BatchDocument] or a plain ``dict`` in the
+                wire shape (for what the typed document does not cover).
+            sender_id: The sender account (``senderid``).
+
+        Returns:
+            The service's status object; refused objects are in ``.errors`` (by list name and
+            index) and raise nothing: check ``.ok``.
+
+        Raises:
+            APIError: The document as a whole was refused (400, 401, 403, 415, ...).
+            TransportError: The request failed; it is **not** retried, since the legacy API has
+                no idempotency key and the batch may have been stored. Look it up (e.g. with
+                ``get_batch(ledger_ref=...)``) before sending it again.
+            DecodeError: The answer is not the documented status object.
+        """
+        if isinstance(document, BatchDocument):
+            wire: Any = batch_document_json(document)
+        elif isinstance(document, Mapping):
+            wire = dict(document)
+        else:
+            raise errors.ConfigurationError("document must be a BatchDocument or a dict")
+        return await self.requester.call(
+            endpoints.BATCH_POST,
+            query={"sender_id": sender_id},
+            json=wire,
+            content_type="application/json-patch+json",
+        )
+
+    async def get_attachment(self, attachment_id: str) -> bytes:
+        """``GET /webapi/api/Attachment?id=...``: a document linked from a case's history
+        (``CaseHistory.attachment_id``), held in memory. For large files use
+        [`download_attachment`][amili_async.AmiliClient.download_attachment].
+
+        Raises:
+            NotFoundError: No such attachment.
+            ResponseTooLargeError: Larger than the client's ``max_response_bytes``.
+        """
+        return await self.requester.call(
+            endpoints.ATTACHMENT, query={"attachment_id": attachment_id}
+        )
+
+    async def download_attachment(self, attachment_id: str, path: str | os.PathLike[str]) -> int:
+        """Stream an attachment to ``path``; returns its size in bytes.
+
+        Memory stays flat whatever the size (one chunk at a time). The file is written beside
+        ``path`` under a temporary name and renamed over it only when complete: a failed
+        download leaves ``path`` as it was and no partial file. Retried like any GET (each
+        attempt starts over).
+
+        Raises:
+            NotFoundError: No such attachment.
+            TransportError: The download broke off, after retries.
+            AmiliError: ``path`` cannot be written.
+        """
+        transport = self._ensure_transport()
+        query = {"attachment_id": attachment_id}
+        return await download(transport, self.base_url, endpoints.ATTACHMENT, query, Path(path))
+
+    async def upload_attachment(
+        self, content: bytes, *, content_type: str = "application/pdf"
+    ) -> str:
+        """``POST /webapi/api/Attachment``: upload a document; returns its new id.
+
+        The upload's shape is not published: we assume the raw file as the body with its media
+        type, answered by ``{"id": ...}``. Not retried (no idempotency key).
+        """
+        uploaded = await self.requester.call(
+            endpoints.ATTACHMENT_UPLOAD, content=content, content_type=content_type
+        )
+        return str(uploaded.id)
 
 
 def _batch_query(params: BatchQuery) -> BatchQuery:

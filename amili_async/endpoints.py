@@ -19,10 +19,14 @@ from typing import Final
 from ._request import Endpoint, RequestPath, SendOptions, decoder_for
 from ._sansio import BATCH_PARAM_NAMES, COLLECTION, LEGACY, ApiFamily
 from .models import Batch
+from .models.documents import BatchResult, UploadedAttachment
 from .models.polling import SettlementPage
 
 __all__ = [
+    "ATTACHMENT",
+    "ATTACHMENT_UPLOAD",
     "BATCH",
+    "BATCH_POST",
     "COLLECTION",
     "LEGACY",
     "PING",
@@ -52,4 +56,32 @@ PING: Final = Endpoint(
     path="Ping",
     response=type(None),
     docs="Returns when the service is up and the credentials work.",
+)
+
+# -- legacy API: POST Batch and attachments (shapes not published: assumed, see the guide) -------
+
+BATCH_POST: Final = Endpoint(
+    family=LEGACY,
+    method="POST",
+    path="Batch",
+    response=BatchResult,
+    query={"sender_id": "senderid"},
+    docs="Send a batch document; answers the legacy status object. Never retried (no key).",
+)
+
+ATTACHMENT: Final = Endpoint(
+    family=LEGACY,
+    method="GET",
+    path="Attachment",
+    response=bytes,
+    query={"attachment_id": "id"},
+    docs="A document linked from a case's history, by id (assumed: ?id=...).",
+)
+
+ATTACHMENT_UPLOAD: Final = Endpoint(
+    family=LEGACY,
+    method="POST",
+    path="Attachment",
+    response=UploadedAttachment,
+    docs="Upload a document as the raw body; answers its id (assumed). Never retried.",
 )

@@ -13,18 +13,36 @@ from .batch import (
     SettlementInvoice,
 )
 from .decoding import decode_batch
+from .documents import (
+    BatchDocument,
+    BatchResult,
+    BatchResultError,
+    BatchResultResponse,
+    CaseMessage,
+    NewCase,
+    NewCredit,
+    NewPayment,
+)
 from .enums import CollectionType, InvoiceStatus, InvoiceType, OpenEnum, SettlementType
 
 __all__ = [
     "Batch",
+    "BatchDocument",
+    "BatchResult",
+    "BatchResultError",
+    "BatchResultResponse",
     "Case",
     "CaseHistory",
+    "CaseMessage",
     "CollectionType",
     "Contact",
     "Creditor",
     "Distribution",
     "InvoiceStatus",
     "InvoiceType",
+    "NewCase",
+    "NewCredit",
+    "NewPayment",
     "OpenEnum",
     "Organization",
     "PaymentDetails",

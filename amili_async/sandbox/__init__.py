@@ -19,6 +19,7 @@ from .faults import ALL_FAULTS, Fault, FaultPlan
 from .routes import RequestRecord
 from .server import DEFAULT_PASSWORD, DEFAULT_TOKEN, DEFAULT_USERNAME, SandboxServer
 from .state import SandboxState, UnknownCreditorError, UnknownCursorError
+from .webhooks import WebhookDelivery, WebhookDispatcher, WebhookEndpoint
 
 __all__ = [
     "ALL_FAULTS",
@@ -32,4 +33,7 @@ __all__ = [
     "SandboxState",
     "UnknownCreditorError",
     "UnknownCursorError",
+    "WebhookDelivery",
+    "WebhookDispatcher",
+    "WebhookEndpoint",
 ]

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from .attachments import stream_generated
 from .faults import Fault, FaultPlan
 from .state import SandboxState, UnknownCursorError
 
@@ -250,8 +251,11 @@ class SandboxApp:
     async def ping(self, request: web.Request) -> web.Response:
         return _json({"status": "ok", "senderid": self.state.sender_id})
 
-    async def get_attachment(self, request: web.Request) -> web.Response:
+    async def get_attachment(self, request: web.Request) -> web.StreamResponse:
         attachment_id = request.match_info.get("id") or request.query.get("id", "")
+        if attachment_id in self.state.generated_attachments:
+            size, media_type = self.state.generated_attachments[attachment_id]
+            return await stream_generated(request, attachment_id, size, media_type)
         found = self.state.attachment(attachment_id)
         if found is None:
             return _error(404, f"no attachment {attachment_id!r}", request)

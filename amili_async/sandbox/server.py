@@ -15,6 +15,7 @@ from .._lifecycle import AsyncClosing
 from .faults import FaultPlan
 from .routes import DEFAULT_REQUEST_LOG_SIZE, RequestRecord, SandboxApp
 from .state import SandboxState
+from .webhooks import WebhookDispatcher, WebhookEndpoint
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TOKEN", "DEFAULT_USERNAME", "SandboxServer"]
 
@@ -89,6 +90,7 @@ class SandboxServer(AsyncClosing):
         self._port = port
         self._runner: web.AppRunner | None = None
         self._payouts: asyncio.Task[None] | None = None
+        self.webhooks = WebhookDispatcher(self.state, seed=seed)
         self.url = ""
 
     def __repr__(self) -> str:
@@ -117,6 +119,7 @@ class SandboxServer(AsyncClosing):
     async def close(self) -> None:
         """Stop payouts and the server. Closing twice is harmless."""
         await self.stop_payouts_and_wait()
+        await self.webhooks.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -182,6 +185,31 @@ class SandboxServer(AsyncClosing):
     def add_settlements(self, creditor_id: str, n: int = 1) -> list[dict[str, Any]]:
         """Pay out ``n`` new settlements to a creditor now."""
         return self.state.add_settlements(creditor_id, n)
+
+    def add_webhook(
+        self,
+        url: str,
+        *,
+        secret: str,
+        duplicate_rate: float = 0.0,
+        max_attempts: int = 5,
+        backoff: float = 0.05,
+        event_types: set[str] | None = None,
+        seed: int = 0,
+    ) -> WebhookEndpoint:
+        """Deliver webhooks to ``url``, signed with ``secret``: settlements paid out and cases
+        registered from now on, and whatever ``sandbox.webhooks.deliver(...)`` is given.
+
+        ``duplicate_rate`` of the events are delivered twice at once; a non-2xx answer is
+        redelivered up to ``max_attempts`` attempts, waiting ``backoff`` seconds, doubling. See
+        [`WebhookDispatcher`][amili_async.sandbox.WebhookDispatcher]: ``await
+        sandbox.webhooks.join()`` waits for the deliveries so far, ``sandbox.webhooks.deliveries``
+        lists every attempt.
+        """
+        return self.webhooks.add_endpoint(
+            url, secret=secret, duplicate_rate=duplicate_rate, max_attempts=max_attempts,
+            backoff=backoff, event_types=event_types, seed=seed,
+        )  # fmt: skip
 
     def ledger(self, creditor_id: str) -> list[dict[str, Any]]:
         """Every settlement paid out to the creditor so far, in order."""

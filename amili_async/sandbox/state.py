@@ -171,7 +171,11 @@ class SandboxState:
         # a settlement's lowercase id -> its creditor and its position in that creditor's ledger
         self._settlement_positions: dict[str, tuple[_Creditor, int]] = {}
         self._attachments: dict[str, tuple[bytes, str]] = {}
+        self.generated_attachments: dict[str, tuple[int, str]] = {}  # id -> (size, content type)
         self._batch_numbers = itertools.count(1)
+        # Called with ("settlement" | "case", creditor record, item) when one is paid or
+        # registered after generation (the webhook dispatcher listens here).
+        self.listeners: list[Callable[[str, Json, Json], None]] = []
 
     @classmethod
     def generate(
@@ -360,7 +364,15 @@ class SandboxState:
             UnknownCreditorError: no such creditor.
         """
         now = datetime.datetime.now(datetime.UTC)
-        return self._pay(self._creditor(creditor_id), n, now)
+        data = self._creditor(creditor_id)
+        paid = self._pay(data, n, now)
+        for settlement in paid:
+            self._notify("settlement", data, settlement)
+        return paid
+
+    def _notify(self, kind: str, data: _Creditor, item: Json) -> None:
+        for listener in self.listeners:
+            listener(kind, data.record, item)
 
     def _pay(self, data: _Creditor, n: int, moment: datetime.datetime | None = None) -> list[Json]:
         if not data.cases:
@@ -464,7 +476,9 @@ class SandboxState:
             _cents(item.get("originalfee"), "originalfee"),
             _cents(item.get("originalinterest"), "originalinterest"),
         )
-        data.add_cases([_registered_case(data, {**fields, "currencycode": currency}, original)])
+        case = _registered_case(data, {**fields, "currencycode": currency}, original)
+        data.add_cases([case])
+        self._notify("case", data, case)
         return "REGISTERED"
 
     # -- attachments ------------------------------------------------------------------------
@@ -480,6 +494,13 @@ class SandboxState:
             body = f"%PDF-1.4\n% amili sandbox attachment {attachment_id}\n%%EOF\n"
             return body.encode(), "application/pdf"
         return None
+
+    def add_generated_attachment(self, size: int, content_type: str = "application/pdf") -> str:
+        """An attachment of ``size`` bytes, generated as it is streamed (never held in memory);
+        returns its id (``GEN-00000001``, ...). For tests of large downloads."""
+        attachment_id = f"GEN-{len(self.generated_attachments) + 1:08d}"
+        self.generated_attachments[attachment_id] = (size, content_type)
+        return attachment_id
 
     def add_attachment(self, content: bytes, content_type: str = "application/pdf") -> str:
         """Store an uploaded attachment; returns its new id (``UPL-00000001``, ...)."""
