@@ -48,6 +48,7 @@ from .models import (
     SettlementType,
     decode_batch,
 )
+from .oauth import ClientCredentialsAuth
 from .polling import (
     CheckpointStore,
     CreditorStats,
@@ -76,6 +77,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointStore",
     "ClientClosedError",
+    "ClientCredentialsAuth",
     "CollectionType",
     "ConfigurationError",
     "ConflictError",

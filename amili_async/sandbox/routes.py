@@ -21,8 +21,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from .collection import CollectionApi, route_name
 from .faults import Fault, FaultPlan
 from .state import SandboxState, UnknownCursorError
+from .tokens import TOKEN_PATH
 
 __all__ = ["RequestRecord", "SandboxApp"]
 
@@ -85,6 +87,7 @@ class SandboxApp:
     faults: FaultPlan
     latency: float = 0.0
     page_size: int = 500
+    collection: CollectionApi | None = None  # the Collection API and its token endpoint
     requests: list[RequestRecord] = dataclasses.field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -100,6 +103,8 @@ class SandboxApp:
         app.router.add_get("/webapi/api/Attachment", self.get_attachment)
         app.router.add_get("/webapi/api/Attachment/{id}", self.get_attachment)
         app.router.add_post("/webapi/api/Attachment", self.post_attachment)
+        if self.collection is not None:
+            self.collection.add_routes(app.router)
         return app
 
     # -- middlewares ----------------------------------------------------------------------------
@@ -166,6 +171,8 @@ class SandboxApp:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == TOKEN_PATH:  # authenticated by its form
+            return await handler(request)
         if not self._authorized(request.headers.get("Authorization", "")):
             response = _error(401, "missing or invalid credentials", request)
             response.headers["WWW-Authenticate"] = (
@@ -177,7 +184,8 @@ class SandboxApp:
     def _authorized(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            return hmac.compare_digest(value.encode(), self.token.encode())
+            oauth = self.collection is not None and self.collection.tokens.accepts(value)
+            return oauth or hmac.compare_digest(value.encode(), self.token.encode())
         if scheme.lower() == "basic":
             try:
                 user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
@@ -243,6 +251,8 @@ class SandboxApp:
 
 
 def _route_name(request: web.Request) -> str | None:
+    if not request.path.startswith("/webapi/"):
+        return route_name(request)  # the Collection API's and the token endpoint's
     resource = request.path.rstrip("/").split("/")
     if len(resource) < 4 or resource[1:3] != ["webapi", "api"]:
         return None
