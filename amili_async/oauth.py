@@ -253,7 +253,7 @@ class ClientCredentialsAuth:
         if resp.status in (400, 401):
             return errors.AuthenticationError(
                 f"the token endpoint refused the client credentials (HTTP {resp.status}): "
-                f"{_describe(body)}",
+                f"{_describe(text)}",
                 status=resp.status,
                 body=text,
                 method="POST",
@@ -270,10 +270,10 @@ class ClientCredentialsAuth:
         )
 
 
-def _describe(body: bytes) -> str:
+def _describe(text: str) -> str:
     """``error: error_description`` from an OAuth2 error body, or a note that it had none."""
     try:
-        answer = _ERROR.decode(body)
+        answer = _ERROR.decode(text)
     except msgspec.DecodeError:
         return "no OAuth2 error in the answer"
     parts = [part for part in (answer.error, answer.error_description) if part]
