@@ -1,11 +1,15 @@
 """amili_async: the async Python SDK for Amili's AutoCollect debt-collection API.
 
 Everything a user needs is importable from here; submodules are reachable but their layout may change.
+Logging goes to the ``amili_async`` loggers by concern (``amili_async.transport``,
+``amili_async.poller``, ``amili_async.sandbox``); the package adds only a ``NullHandler``.
 """
+
+import logging
 
 from ._transport import RawResponse
 from ._version import __version__
-from .auth import Auth, BasicAuth, BearerAuth, Secret, TokenProviderAuth
+from .auth import Auth, AuthContext, BasicAuth, BearerAuth, Secret, TokenProviderAuth
 from .client import AmiliClient
 from .errors import (
     AmiliError,
@@ -23,9 +27,11 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     ResponseTooLargeError,
     ServerError,
     TimeoutError,
+    TokenProviderError,
     TransportError,
     UnprocessableEntityError,
 )
@@ -66,6 +72,7 @@ __all__ = [
     "AmiliClient",
     "AmiliError",
     "Auth",
+    "AuthContext",
     "AuthenticationError",
     "BadRequestError",
     "BasicAuth",
@@ -102,6 +109,7 @@ __all__ = [
     "PollerStats",
     "RateLimitError",
     "RawResponse",
+    "RedirectError",
     "ResponseTooLargeError",
     "RetryPolicy",
     "SQLiteCheckpointStore",
@@ -114,8 +122,11 @@ __all__ = [
     "SettlementType",
     "TimeoutError",
     "TokenProviderAuth",
+    "TokenProviderError",
     "TransportError",
     "UnprocessableEntityError",
     "__version__",
     "decode_batch",
 ]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,18 +1,26 @@
-"""One request: URL, headers, auth, send, status -> error, body -> bytes. Retries wrap it.
+"""One request over the client's session: retries around small steps, each testable alone.
 
-Everything aiohttp can raise is translated here, so nothing but :class:`~amili_async.AmiliError`
-leaves the transport. Redirects are followed by hand: the ``Authorization`` header only goes to the
-origin the user configured.
+A call is: wait out the client's 429 cool-down, then per attempt: credentials (a failing provider
+becomes [`TokenProviderError`][amili_async.TokenProviderError]), send (aiohttp follows redirects of
+GETs and drops ``Authorization`` across origins), refuse a redirect it did not follow, read the
+body under the size cap (counted on decoded bytes), turn an error status into the family's error,
+and note a 429's cool-down; a 401 earns one credentials refresh. Everything aiohttp can raise is
+translated here, so nothing but [`AmiliError`][amili_async.AmiliError] leaves the transport.
+
+Credentials stay wrapped in [`Secret`][amili_async.Secret] until aiohttp takes them: no frame of
+this module holds a plain-text token in its locals.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import logging
 import ssl
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Final, TypeVar
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -20,23 +28,27 @@ from yarl import URL
 
 from . import _sansio, errors
 from ._version import __version__
-from .auth import Auth
+from .auth import Auth, Secret
 from .retry import RetryHook, RetryPolicy
 
-if TYPE_CHECKING:
-    from .models.decoding import TypedDecoder
-
-__all__ = ["RawResponse", "Transport", "decode_response", "default_user_agent"]
+__all__ = [
+    "Cooldown",
+    "RawResponse",
+    "Request",
+    "Transport",
+    "decode_response",
+    "default_user_agent",
+    "read_capped",
+]
 
 T = TypeVar("T")
 
-logger = logging.getLogger("amili_async")
+logger = logging.getLogger("amili_async.transport")
 
 MAX_REDIRECTS: Final = 5
-_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED: Final = frozenset({"GET", "HEAD"})
-_URL_CACHE_SIZE: Final = 32
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_call_numbers = itertools.count(1)
 
 
 def default_user_agent() -> str:
@@ -50,7 +62,7 @@ class RawResponse:
     Attributes:
         status: The HTTP status (2xx).
         headers: The response headers.
-        body: The body, read once, exactly as sent.
+        body: The body, read once, exactly as sent (after any ``Content-Encoding`` is undone).
         method: The request method.
     """
 
@@ -84,7 +96,7 @@ class RawResponse:
         return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
-def decode_response(raw: RawResponse, decoder: TypedDecoder[T]) -> T:
+def decode_response(raw: RawResponse, decoder: Callable[[bytes], T]) -> T:
     """Decode a raw response, adding the request's context to a :class:`DecodeError`."""
     try:
         return decoder(raw.body)
@@ -100,12 +112,84 @@ def decode_response(raw: RawResponse, decoder: TypedDecoder[T]) -> T:
         raise
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Request:
+    """One logical request, as the request path hands it to the transport (``url`` whole, query
+    included)."""
+
+    method: str
+    url: URL
+    family: _sansio.ApiFamily
+    body: bytes | None = None
+    content_type: str | None = None
+    idempotency_key: str | None = None
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, once, refused with ``ResponseTooLargeError`` as soon as it passes ``limit``
+    bytes. The count is of decoded bytes as they are read: a gzip body is held to the cap after
+    inflating, not by its ``Content-Length`` (a 260 KB bomb does not become 256 MiB in memory)."""
+    declared = resp.content_length
+    encoded = "Content-Encoding" in resp.headers
+    if declared is not None and not encoded:
+        if declared > limit:
+            raise _too_large(resp, limit)
+        return await resp.read()  # exact length known: aiohttp reads it once, no copy of ours
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(resp, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(resp: aiohttp.ClientResponse, limit: int) -> errors.ResponseTooLargeError:
+    return errors.ResponseTooLargeError(
+        f"response body is over max_response_bytes={limit}",
+        status=resp.status,
+        method=resp.method,
+        url=str(resp.url),
+        request_id=_sansio.request_id_of(resp.headers),
+    )
+
+
+@dataclasses.dataclass
+class Cooldown:
+    """When a 429 said how long to wait, every request of the client waits that long (instead of
+    each task discovering the limit by itself). Times are ``time.monotonic()``."""
+
+    max_wait: float
+    until: float = 0.0
+
+    def note(self, error: errors.APIError, label: str) -> None:
+        """Start (or extend) the cool-down a 429 with ``Retry-After`` asks for, and log it."""
+        if error.status != 429 or not error.retry_after:
+            return
+        seconds = min(error.retry_after, self.max_wait)
+        self.until = max(self.until, time.monotonic() + seconds)
+        logger.warning(
+            "[%s] HTTP 429 on %s %s (request id %s): holding back this client's requests for %.2fs",
+            label,
+            error.method,
+            error.url,
+            error.request_id,
+            seconds,
+        )
+
+    async def wait(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Sleep out the cool-down that is running, if any."""
+        remaining = self.until - time.monotonic()
+        if remaining > 0:
+            await sleep(remaining)
+
+
 @dataclasses.dataclass(kw_only=True)
 class Transport:
-    """Sends requests for one client over its session. Stateless apart from its configuration."""
+    """Sends requests for one client over its session. Knows no API prefix: URLs come whole."""
 
     session: aiohttp.ClientSession
-    base_url: URL
     auth: Auth
     retry: RetryPolicy
     timeout: aiohttp.ClientTimeout
@@ -113,182 +197,159 @@ class Transport:
     user_agent: str
     max_response_bytes: int
     on_retry: RetryHook | None = None
+    cooldown: Cooldown = dataclasses.field(init=False, repr=False)
+    _no_retry: RetryPolicy = dataclasses.field(init=False, repr=False)
 
-    _urls: dict[str, URL] = dataclasses.field(default_factory=dict, repr=False)
-    # When a 429 said to wait, every request of this client waits (time.monotonic()), instead of
-    # each task discovering the limit by itself.
-    _cooldown_until: float = dataclasses.field(default=0.0, repr=False)
+    def __post_init__(self) -> None:
+        self.cooldown = Cooldown(max_wait=self.retry.max_retry_after)
+        self._no_retry = self.retry.without_retries()
 
-    def _url_for(self, path: str) -> URL:
-        """``<base_url>/webapi/api/<path>``, built once per path."""
-        url = self._urls.get(path)
-        if url is None:
-            url = self.base_url / "webapi" / "api" / path
-            if len(self._urls) < _URL_CACHE_SIZE:  # a few fixed paths; ids in paths are not kept
-                self._urls[path] = url
-        return url
-
-    async def request(
+    async def send(
         self,
-        method: str,
-        path: str,
+        request: Request,
         *,
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        idempotency_key: str | None = None,
         retry: RetryPolicy | None = None,
         on_retry: RetryHook | None = None,
     ) -> RawResponse:
         """Send one logical request, retried as the policy allows, and return its 2xx response.
 
-        A non-idempotent method is retried only when it carries an ``idempotency_key`` (sent as
-        ``Idempotency-Key``, the same on every attempt).
+        A method that is not idempotent is retried only when it carries an idempotency key (sent
+        in the family's header, the same on every attempt).
         """
-        url = self._url_for(path)
-        if params:
-            url = url.with_query(params)
-        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
         policy = retry or self.retry
-        if method not in _IDEMPOTENT_METHODS and idempotency_key is None:
-            policy = RetryPolicy.none()
-        started = time.monotonic()
-        if self._cooldown_until > started:
-            await policy.sleep(self._cooldown_until - started)
-        # The first attempt runs outside tenacity: most requests succeed at once, and that path
-        # should cost nothing. A retryable failure is then replayed as tenacity's first attempt,
-        # so attempts, waits and the time budget are counted exactly as if tenacity had run it.
-        try:
-            return await self._authorized_attempt(method, url, headers, body)
-        except errors.AmiliError as error:
-            if policy.max_attempts < 2 or not policy.is_retryable(error):
-                raise
-            first_failure: errors.AmiliError | None = error
-        async for attempt in policy.retrying(_both(self.on_retry, on_retry)):
-            with attempt:
-                if first_failure is not None:
-                    attempt.retry_state.start_time = started
-                    failure, first_failure = first_failure, None
-                    raise failure
-                return await self._authorized_attempt(method, url, headers, body)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        if request.method not in _IDEMPOTENT_METHODS and request.idempotency_key is None:
+            policy = self._no_retry if retry is None else retry.without_retries()
+        label = f"call {next(_call_numbers)}"
+        headers = self._headers(request)
+        await self.cooldown.wait(policy.sleep)
+        return await policy.run(
+            self._authorized_attempt,
+            request,
+            headers,
+            label,
+            on_retry=_both(self.on_retry, on_retry),
+            label=label,
+        )
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+        if request.content_type:
+            headers["Content-Type"] = request.content_type
+        if request.idempotency_key:
+            headers[request.family.key_header] = request.idempotency_key
+        return headers
 
     async def _authorized_attempt(
-        self, method: str, url: URL, headers: dict[str, str], body: bytes | None
+        self, request: Request, headers: Mapping[str, str], label: str
     ) -> RawResponse:
-        """One attempt; a 401 is answered by one token refresh, which is not counted as a retry."""
-        authorization = await self.auth.authorization()
+        """One attempt; a 401 is answered by one credentials refresh, not counted as a retry."""
+        authorization = await self._authorization()
         try:
-            return await self._attempt(method, url, headers, body, authorization)
+            return await self._attempt(request, headers, authorization, label)
         except errors.AuthenticationError:
-            if not await self.auth.refresh(authorization):
+            if not await self._refreshed(authorization):
                 raise
-        return await self._attempt(method, url, headers, body, await self.auth.authorization())
+        authorization = await self._authorization()
+        return await self._attempt(request, headers, authorization, label)
+
+    async def _authorization(self) -> Secret:
+        with _provider_errors():
+            return Secret(await self.auth.authorization())
+
+    async def _refreshed(self, rejected: Secret) -> bool:
+        with _provider_errors():
+            return await self.auth.refresh(rejected.reveal())
 
     async def _attempt(
-        self,
-        method: str,
-        url: URL,
-        headers: dict[str, str],
-        body: bytes | None,
-        authorization: str,
+        self, request: Request, headers: Mapping[str, str], authorization: Secret, label: str
     ) -> RawResponse:
-        """Send, following redirects by hand; translate whatever aiohttp raises into ours."""
+        """Send once; translate whatever aiohttp raises into ours."""
+        if self.session.closed:
+            raise _closed(request)
         started = time.perf_counter()
-        origin = url
-        hop_headers = {**headers, "Authorization": authorization}
         try:
-            for _ in range(MAX_REDIRECTS + 1):
-                async with self.session.request(
-                    method,
-                    url,
-                    headers=hop_headers,
-                    data=body,
-                    allow_redirects=False,
-                    timeout=self.timeout,
-                    ssl=self.ssl,
-                ) as resp:
-                    location = resp.headers.get("Location")
-                    if resp.status in _REDIRECT_STATUSES and location and method in _FOLLOWED:
-                        url = url.join(URL(location))
-                        if not _sansio.same_origin(url, origin):  # credentials stay at home
-                            hop_headers.pop("Authorization", None)
-                        continue
-                    return await self._finish(method, resp, started)
+            async with self.session.request(
+                request.method,
+                request.url,
+                headers={**headers, "Authorization": authorization.reveal()},
+                data=request.body,
+                allow_redirects=request.method in _FOLLOWED,
+                max_redirects=MAX_REDIRECTS,
+                timeout=self.timeout,
+                ssl=self.ssl,
+            ) as resp:
+                return await self._finish(request, resp, started, label)
         except errors.AmiliError:
             raise
-        except TimeoutError as exc:  # aiohttp's timeouts subclass it
-            raise errors.TimeoutError(
-                f"request timed out ({type(exc).__name__})", method=method, url=str(url)
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise errors.ConfigurationError(f"invalid URL: {exc}", method=method) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise errors.TransportError(
-                f"connection failed: {type(exc).__name__}: {exc}", method=method, url=str(url)
-            ) from exc
-        raise errors.TransportError(
-            f"more than {MAX_REDIRECTS} redirects", method=method, url=str(url)
+        except Exception as exc:
+            raise self._translate(exc, request) from exc
+
+    def _translate(self, exc: Exception, request: Request) -> errors.AmiliError:
+        """Our error for what aiohttp (or the socket under it) raised."""
+        method, url = request.method, str(request.url)
+        if isinstance(exc, aiohttp.TooManyRedirects):
+            return errors.RedirectError(
+                f"more than {MAX_REDIRECTS} redirects", method=method, url=url
+            )
+        if isinstance(exc, aiohttp.RedirectClientError):
+            return errors.RedirectError(f"redirect not followed: {exc}", method=method, url=url)
+        if self.session.closed:
+            return _closed(request)
+        if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
+            return errors.TimeoutError(
+                f"request timed out ({type(exc).__name__})", method=method, url=url
+            )
+        if isinstance(exc, aiohttp.InvalidURL):
+            return errors.ConfigurationError(f"invalid URL: {exc}", method=method, url=url)
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return errors.TransportError(
+                f"connection failed: {type(exc).__name__}: {exc}", method=method, url=url
+            )
+        if isinstance(exc, ValueError) and "credentials" in str(exc):
+            # aiohttp refuses a redirect whose Location carries user:password@
+            return errors.RedirectError(
+                "redirect to a URL with credentials not followed", method=method, url=url
+            )
+        return errors.TransportError(
+            f"request failed: {type(exc).__name__}: {exc}", method=method, url=url
         )
 
     async def _finish(
-        self, method: str, resp: aiohttp.ClientResponse, started: float
+        self, request: Request, resp: aiohttp.ClientResponse, started: float, label: str
     ) -> RawResponse:
-        body = await self._read_body(method, resp)
+        method = request.method
+        redirect = _sansio.unfollowed_redirect(
+            resp.status, resp.headers, method=method, url=str(resp.url)
+        )
+        if redirect is not None:
+            raise redirect
+        body = await read_capped(resp, self.max_response_bytes)
         if logger.isEnabledFor(logging.DEBUG):
-            elapsed = time.perf_counter() - started
             logger.debug(
-                "%s %s -> %d (%d bytes, %.3fs)", method, resp.url, resp.status, len(body), elapsed
+                "[%s] %s %s -> %d (%d bytes, %.3fs, request id %s)",
+                label,
+                method,
+                resp.url,
+                resp.status,
+                len(body),
+                time.perf_counter() - started,
+                _sansio.request_id_of(resp.headers),
             )
         if resp.status >= 400:
-            retry_after = _sansio.parse_retry_after(resp.headers.get("Retry-After"))
-            if resp.status == 429 and retry_after:
-                self._cool_down(retry_after)
-            raise _sansio.error_for_status(
-                resp.status,
-                body=body.decode("utf-8", errors="replace"),
-                method=method,
-                url=str(resp.url),
-                request_id=_sansio.request_id_of(resp.headers),
-                retry_after=retry_after,
+            error = request.family.error_for(
+                resp.status, resp.headers, body, method=method, url=str(resp.url)
             )
+            self.cooldown.note(error, label)
+            raise error
         return RawResponse(resp.status, resp.headers, body, method, resp.url)
 
-    def _cool_down(self, seconds: float) -> None:
-        """Hold back this client's next requests for ``seconds`` (capped like a retry's wait)."""
-        until = time.monotonic() + min(seconds, self.retry.max_retry_after)
-        self._cooldown_until = max(self._cooldown_until, until)
 
-    async def _read_body(self, method: str, resp: aiohttp.ClientResponse) -> bytes:
-        """The whole body, once. A declared length over the cap fails before reading; an
-        undeclared one fails as soon as the cap is passed."""
-        limit = self.max_response_bytes
-        declared = resp.content_length
-        if declared is not None and declared > limit:
-            raise self._too_large(method, resp)
-        if declared is not None:
-            return await resp.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large(method, resp)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _too_large(self, method: str, resp: aiohttp.ClientResponse) -> errors.ResponseTooLargeError:
-        return errors.ResponseTooLargeError(
-            f"response body is over max_response_bytes={self.max_response_bytes}",
-            status=resp.status,
-            method=method,
-            url=str(resp.url),
-            request_id=_sansio.request_id_of(resp.headers),
-        )
+def _closed(request: Request) -> errors.ClientClosedError:
+    return errors.ClientClosedError(
+        "the AmiliClient was closed while this request was being made",
+        method=request.method,
+        url=str(request.url),
+    )
 
 
 def _both(first: RetryHook | None, second: RetryHook | None) -> RetryHook | None:
@@ -301,3 +362,16 @@ def _both(first: RetryHook | None, second: RetryHook | None) -> RetryHook | None
         second(attempt, error, delay)
 
     return call_both
+
+
+@contextlib.contextmanager
+def _provider_errors() -> Iterator[None]:
+    """What an auth object raises becomes a ``TokenProviderError``; an AmiliError passes through."""
+    try:
+        yield
+    except errors.AmiliError:
+        raise
+    except Exception as exc:
+        raise errors.TokenProviderError(
+            f"the token provider failed: {type(exc).__name__}: {exc}"
+        ) from exc

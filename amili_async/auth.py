@@ -2,16 +2,37 @@
 
 Secrets live in :class:`Secret`, whose ``repr``/``str`` never show the value, so a client, an auth
 object or a traceback's locals can be printed or logged without leaking them.
+
+An auth object may also implement ``bind(context)`` (see [`BindsContext`][amili_async.auth.BindsContext]):
+the client calls it with an [`AuthContext`][amili_async.auth.AuthContext] when it opens its
+session, so an auth that fetches tokens over HTTP (OAuth2 client credentials) uses the client's own
+session, TLS settings, timeouts and retry policy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import ssl
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["Auth", "BasicAuth", "BearerAuth", "Secret", "TokenProvider", "TokenProviderAuth"]
+if TYPE_CHECKING:
+    import aiohttp
+
+    from .retry import RetryPolicy
+
+__all__ = [
+    "Auth",
+    "AuthContext",
+    "BasicAuth",
+    "BearerAuth",
+    "BindsContext",
+    "Secret",
+    "TokenProvider",
+    "TokenProviderAuth",
+]
 
 TokenProvider = Callable[[], Awaitable[str]]
 
@@ -51,6 +72,36 @@ class Auth(Protocol):
     async def refresh(self, rejected: str) -> bool:
         """The server answered 401 to ``rejected``; return ``True`` when a new value is worth one
         more attempt."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuthContext:
+    """What a client hands to ``auth.bind(context)`` when it opens its session.
+
+    Attributes:
+        session: The client's :class:`aiohttp.ClientSession` (the client owns it: do not close it).
+        ssl: The client's TLS setting, to pass as ``ssl=`` to aiohttp.
+        timeout: The client's per-attempt timeouts.
+        retry: The client's [`RetryPolicy`][amili_async.RetryPolicy].
+        user_agent: The client's ``User-Agent`` header value.
+    """
+
+    session: aiohttp.ClientSession
+    ssl: ssl.SSLContext | bool
+    timeout: aiohttp.ClientTimeout
+    retry: RetryPolicy
+    user_agent: str
+
+
+@runtime_checkable
+class BindsContext(Protocol):
+    """The optional hook of an auth object: called by the client, once per session it opens,
+    before the first request. An auth without it is used as it is."""
+
+    def bind(self, context: AuthContext) -> None:
+        """Keep what the auth needs from ``context`` (typically the session, to POST to a token
+        URL)."""
         ...
 
 

@@ -2,33 +2,52 @@
 
 from __future__ import annotations
 
-import datetime
+import asyncio
+import functools
 import os
 import ssl
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self, Unpack
 
 import aiohttp
 from yarl import URL
 
-from . import _sansio, errors
+from . import _sansio, endpoints, errors
 from ._lifecycle import AsyncClosing
-from ._transport import RawResponse, Transport, decode_response, default_user_agent
-from .auth import Auth, BasicAuth, BearerAuth, TokenProvider, TokenProviderAuth
+from ._request import Endpoint, RequestPath
+from ._transport import RawResponse, Transport, default_user_agent
+from .auth import (
+    Auth,
+    AuthContext,
+    BasicAuth,
+    BearerAuth,
+    BindsContext,
+    TokenProvider,
+    TokenProviderAuth,
+)
+from .collection.resources import Collection
 from .fanout import BatchFanOut, CreditorBatch
 from .models import Batch
-from .models.decoding import TypedDecoder
 from .oauth import ClientCredentialsAuth
+from .params import BatchQuery
 from .polling.poller import ErrorCallback, SettlementPoller, Start
 from .retry import RetryHook, RetryPolicy
 
 if TYPE_CHECKING:
     from .polling.stores import CheckpointStore
 
-__all__ = ["AmiliClient"]
+__all__ = ["DEFAULT_ATTEMPT_TIMEOUT", "DEFAULT_MAX_RESPONSE_BYTES", "AmiliClient"]
 
-DEFAULT_MAX_RESPONSE_BYTES = 1 << 30  # 1 GiB: a 100,000-case batch is about 160 MB
-_BATCH_DECODER = TypedDecoder(Batch)
+DEFAULT_MAX_RESPONSE_BYTES: Final = 1 << 30  # 1 GiB: a 100,000-case batch is about 160 MB
+# One attempt's deadline: a minute to connect and for the server to start answering, then the
+# largest batch seen (160 MB) at a floor of 1 MB/s. A server trickling bytes cannot hold a request
+# (or a poller's slot) longer than that.
+_FIRST_BYTE_ALLOWANCE: Final = 60.0
+_LARGEST_BATCH_BYTES: Final = 160e6
+_MIN_THROUGHPUT_BYTES_PER_S: Final = 1e6
+DEFAULT_ATTEMPT_TIMEOUT: Final = (
+    _FIRST_BYTE_ALLOWANCE + _LARGEST_BATCH_BYTES / _MIN_THROUGHPUT_BYTES_PER_S
+)
 
 
 class AmiliClient(AsyncClosing):
@@ -62,8 +81,9 @@ class AmiliClient(AsyncClosing):
         auth: Any :class:`~amili_async.auth.Auth` object, instead of the options above.
         session: An :class:`aiohttp.ClientSession` to use instead of creating one. The caller owns
             it: the client never closes it.
-        timeout: Seconds one attempt may take in all (``None``: no total limit; large batches take
-            a while to download, so the read timeout is the usual guard).
+        timeout: Seconds one attempt may take in all, download included. The default (220 s) is a
+            minute to the first byte plus a 160 MB batch at 1 MB/s; ``None`` removes the limit
+            (the read timeout and the retry policy's ``total_timeout`` still apply).
         connect_timeout: Seconds to establish a connection.
         read_timeout: Seconds to wait for the next bytes of a response.
         max_connections: Size of the connection pool.
@@ -93,7 +113,7 @@ class AmiliClient(AsyncClosing):
         token_url: str | None = None,
         auth: Auth | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
         connect_timeout: float | None = 10.0,
         read_timeout: float | None = 60.0,
         max_connections: int = 20,
@@ -122,6 +142,8 @@ class AmiliClient(AsyncClosing):
         self._trust_env = trust_env
         self._on_retry = on_retry
         self._transport: Transport | None = None
+        self._requester: RequestPath | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -138,11 +160,41 @@ class AmiliClient(AsyncClosing):
         return self._closed
 
     async def close(self) -> None:
-        """Close the session the client created (never one passed in). Closing twice is harmless."""
+        """Close the session the client created (never one passed in). Closing twice is harmless,
+        and so is closing from another event loop than the one the session was opened in (then
+        the session is let go without awaiting the loop that is gone)."""
         self._closed = True
-        session, self._session, self._transport = self._session, None, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
+        session, self._session = self._session, None
+        self._transport = self._requester = None
+        if session is None or not self._owns_session or session.closed:
+            return
+        if self._loop is not None and self._loop is not _running_loop():
+            session.detach()  # its loop is gone or elsewhere: nothing to await there
+            return
+        await session.close()
+
+    @functools.cached_property
+    def collection(self) -> Collection:
+        """The Collection API (``{base_url}/collection/v1/``): ``batches``, ``invoices``,
+        ``payments``, ``corrections``, ``settlements``, ``cases``. See the
+        [Collection API guide](../guides/collection.md)."""
+        return Collection(lambda: self.requester)
+
+    @property
+    def requester(self) -> RequestPath:
+        """The client's [`RequestPath`][amili_async.endpoints.RequestPath]: makes any
+        [`Endpoint`][amili_async.endpoints.Endpoint] call, decoded (``call``) or raw (``send``).
+        Opens the session on first use.
+
+        Raises:
+            ClientClosedError: The client is closed.
+            ConfigurationError: The client is used in another event loop than the one it opened
+                its session in.
+        """
+        transport = self._ensure_transport()
+        if self._requester is None:
+            self._requester = RequestPath(transport, self.base_url)
+        return self._requester
 
     def _ensure_transport(self) -> Transport:
         if self._closed:
@@ -150,9 +202,9 @@ class AmiliClient(AsyncClosing):
                 "this AmiliClient is closed; create a new one (or use `async with AmiliClient(...)`)"
             )
         if self._transport is None:
+            self._loop = _running_loop()
             self._transport = Transport(
                 session=self._session or self._new_session(),
-                base_url=self.base_url,
                 auth=self.auth,
                 retry=self.retry,
                 timeout=self._timeout,
@@ -161,7 +213,27 @@ class AmiliClient(AsyncClosing):
                 max_response_bytes=self._max_response_bytes,
                 on_retry=self._on_retry,
             )
+            self._bind_auth(self._transport)
+        elif self._loop is not _running_loop():
+            raise errors.ConfigurationError(
+                "this AmiliClient was opened in another event loop; aiohttp sessions belong to "
+                "one loop: create the client inside the loop that uses it (e.g. in the coroutine "
+                "given to asyncio.run), one client per loop"
+            )
         return self._transport
+
+    def _bind_auth(self, transport: Transport) -> None:
+        """Hand the auth object the client's session and settings, if it asks for them."""
+        if isinstance(self.auth, BindsContext):
+            self.auth.bind(
+                AuthContext(
+                    session=transport.session,
+                    ssl=transport.ssl,
+                    timeout=transport.timeout,
+                    retry=transport.retry,
+                    user_agent=transport.user_agent,
+                )
+            )
 
     def _new_session(self) -> aiohttp.ClientSession:
         # Created lazily so it binds to the running loop, not to whatever loop existed at __init__.
@@ -181,58 +253,49 @@ class AmiliClient(AsyncClosing):
     ) -> RawResponse:
         """Send a request to ``/webapi/api/<path>`` and return the raw 2xx response.
 
-        The escape hatch for endpoints the SDK does not wrap yet. GETs are retried per the client's
-        policy; other methods only when ``idempotency_key`` is given.
+        The escape hatch for endpoints the SDK does not wrap yet (``params`` use wire names).
+        GETs are retried per the client's policy; other methods only when ``idempotency_key`` is
+        given. A declared [`Endpoint`][amili_async.endpoints.Endpoint] and
+        [`requester`][amili_async.AmiliClient.requester] are the typed way to the same place.
         """
-        return await self._ensure_transport().request(
-            method,
-            path,
-            params=params,
-            body=body,
+        endpoint = Endpoint(
+            family=_sansio.LEGACY,
+            method=method,
+            path=path.replace("{", "{{").replace("}", "}}"),
+            response=bytes,
+            query={name: name for name in params or ()},
+        )
+        return await self.requester.send(
+            endpoint,
+            query=params,
+            content=body,
             content_type=content_type,
             idempotency_key=idempotency_key,
         )
 
-    async def get_batch(
-        self,
-        *,
-        sender_id: str | None = None,
-        creditor_id: str | None = None,
-        customer_ref: str | None = None,
-        ledger_ref: str | None = None,
-        include_closed: bool | None = None,
-        last_settlement_id: str | None = None,
-        remittance_date: datetime.date | None = None,
-        language_code: str | None = None,
-    ) -> Batch:
+    async def get_batch(self, **params: Unpack[BatchQuery]) -> Batch:
         """``GET /webapi/api/Batch``: creditors, cases and settlements, typed.
 
-        Only the parameters given are sent. ``last_settlement_id`` asks for the settlements after
-        that one (see the polling guide; :meth:`settlement_poller` does it for you).
+        The keyword arguments are those of [`BatchQuery`][amili_async.params.BatchQuery]
+        (``creditor_id``, ``include_closed``, ``last_settlement_id``, ...); only those given are
+        sent. Without ``creditor_id`` the batch covers every creditor of the sender; an empty
+        ``creditor_id`` is refused rather than read as "all". ``last_settlement_id`` asks for the
+        settlements after that one (see the polling guide; :meth:`settlement_poller` does it for
+        you).
 
         Raises:
+            ConfigurationError: An unknown keyword, or an empty ``creditor_id``.
             APIError: An error status (a subclass per status).
             TransportError: The connection failed or timed out, after retries.
             DecodeError: The body is not the documented JSON; ``.path`` says where.
         """
-        raw = await self.get_batch_raw(
-            sender_id=sender_id,
-            creditor_id=creditor_id,
-            customer_ref=customer_ref,
-            ledger_ref=ledger_ref,
-            include_closed=include_closed,
-            last_settlement_id=last_settlement_id,
-            remittance_date=remittance_date,
-            language_code=language_code,
-        )
-        return decode_response(raw, _BATCH_DECODER)
+        return await self.requester.call(endpoints.BATCH, query=_batch_query(params))
 
-    async def get_batch_raw(self, **params: Any) -> RawResponse:
+    async def get_batch_raw(self, **params: Unpack[BatchQuery]) -> RawResponse:
         """Like :meth:`get_batch` (same keyword arguments) but returns the raw response, to archive
         the exact payload or read headers. Decode it later with
         :func:`~amili_async.decode_batch`."""
-        query = _sansio.build_query(_sansio.BATCH_PARAM_NAMES, params)
-        return await self.request("GET", "Batch", params=query)
+        return await self.requester.send(endpoints.BATCH, query=_batch_query(params))
 
     def fetch_batches(
         self,
@@ -340,7 +403,24 @@ class AmiliClient(AsyncClosing):
 
     async def ping(self) -> None:
         """``GET /webapi/api/Ping``: returns when the service is up and the credentials work."""
-        await self.request("GET", "Ping")
+        await self.requester.call(endpoints.PING)
+
+
+def _batch_query(params: BatchQuery) -> BatchQuery:
+    """The query as given, once an empty ``creditor_id`` (which a server reads as "every
+    creditor") is refused."""
+    if params.get("creditor_id") == "":
+        raise errors.ConfigurationError(
+            "creditor_id is empty; leave it out (or None) to ask for every creditor"
+        )
+    return params
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _base_url(value: str | None) -> URL:

@@ -7,8 +7,10 @@ AmiliError
 ├── CheckpointError            a checkpoint store that cannot be read or written safely
 │   └── LeaseLostError         this worker no longer holds the creditor (shared stores)
 ├── CursorStalledError         a settlement cursor that stopped advancing while items came
+├── TokenProviderError         the token provider (or auth object) failed to give credentials
+├── RedirectError              a redirect the SDK does not follow (unsafe, malformed, too many)
 ├── TransportError             connection failed, reset or timed out (no usable response)
-│   └── TimeoutError
+│   └── TimeoutError           also a builtins.TimeoutError
 ├── ResponseTooLargeError      the body is over max_response_bytes
 ├── DecodeError                a response body that is not the documented JSON
 └── APIError                   the server answered with an error status
@@ -29,6 +31,8 @@ credentials (the SDK never puts a secret into a URL, and headers are not part of
 
 from __future__ import annotations
 
+import builtins
+
 __all__ = [
     "APIError",
     "AmiliError",
@@ -45,9 +49,11 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "ResponseTooLargeError",
     "ServerError",
     "TimeoutError",
+    "TokenProviderError",
     "TransportError",
     "UnprocessableEntityError",
 ]
@@ -129,8 +135,27 @@ class ResponseTooLargeError(AmiliError):
     documents, so the cap bounds memory). Not retried."""
 
 
-class TimeoutError(TransportError):  # mirrors the builtin on purpose, in our namespace
-    """The connect or read timeout expired."""
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """A connect, read or total deadline expired. Also a builtin :class:`TimeoutError`, so
+    ``except TimeoutError`` written against the builtin catches it too."""
+
+
+class TokenProviderError(AmiliError):
+    """The token provider (or the :class:`~amili_async.auth.Auth` object) raised instead of giving
+    credentials; the original exception is ``__cause__``.
+
+    Not retried by the :class:`~amili_async.RetryPolicy`: a provider owns its own retries. A
+    provider that raises an :class:`AmiliError` itself (say a
+    :class:`~amili_async.TransportError`) has that error passed through unchanged, retries
+    included.
+    """
+
+
+class RedirectError(AmiliError):
+    """The server redirected somewhere the SDK does not follow: a redirect of a request that is not
+    a GET (following it could turn a POST into a GET), one without ``Location``, one to a location
+    that is not an http(s) URL or that carries credentials, or too many of them. ``status`` is the
+    3xx status when it is known. Not retried."""
 
 
 class DecodeError(AmiliError):

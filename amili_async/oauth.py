@@ -16,13 +16,13 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import aiohttp
 import msgspec
 
 from . import _sansio, errors
-from .auth import Secret
+from .auth import AuthContext, Secret
 from .retry import RetryPolicy
 
 __all__ = ["ClientCredentialsAuth"]
@@ -51,22 +51,6 @@ class _TokenError(msgspec.Struct, gc=False):
 
 _ANSWER = msgspec.json.Decoder(_TokenAnswer)
 _ERROR = msgspec.json.Decoder(_TokenError)
-
-
-class _BindContext(Protocol):
-    """What the client hands to ``bind``: its session and settings."""
-
-    @property
-    def session(self) -> aiohttp.ClientSession: ...
-
-    @property
-    def retry(self) -> RetryPolicy: ...
-
-    @property
-    def timeout(self) -> aiohttp.ClientTimeout: ...
-
-    @property
-    def ssl(self) -> ssl.SSLContext | bool: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +129,7 @@ class ClientCredentialsAuth:
 
     __str__ = __repr__
 
-    def bind(self, context: _BindContext) -> None:
+    def bind(self, context: AuthContext) -> None:
         """Send token requests over the client's session, with its retry policy (the client calls
         this when it opens its transport)."""
         self._session = context.session

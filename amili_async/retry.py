@@ -10,18 +10,22 @@ A 429's ``Retry-After`` also holds back the client's other requests (see the tra
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import tenacity
 
-from .errors import AmiliError, APIError, TransportError
+from .errors import AmiliError, APIError, TimeoutError, TransportError
 
-__all__ = ["RetryPolicy"]
+__all__ = ["RetryHook", "RetryPolicy"]
 
-logger = logging.getLogger("amili_async")
+logger = logging.getLogger("amili_async.transport")
+
+T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
 # Called before each retry's sleep with (attempt that failed, its error, seconds to sleep).
@@ -43,8 +47,10 @@ class RetryPolicy:
         max_retry_after: A ``Retry-After`` up to this many seconds is waited for exactly; a longer one
             ends the retries and the error (with ``retry_after``) reaches the caller, who can
             schedule the work later instead of holding a task for minutes.
-        total_timeout: The time budget in seconds across all attempts and sleeps; a retry whose sleep
-            would end past it is not made.
+        total_timeout: The time budget in seconds for the whole call: every attempt's own time and
+            every sleep between them. When it runs out mid-attempt the attempt is cancelled and a
+            [`TimeoutError`][amili_async.TimeoutError] raised; a retry whose sleep would end past it
+            is not made. ``None``: no bound beyond ``max_attempts`` and the per-attempt timeout.
         retry_statuses: The HTTP statuses that are retried.
         retry_transport_errors: Whether connection failures and timeouts are retried.
         sleep: The coroutine used to wait (inject a fake one in tests).
@@ -55,7 +61,7 @@ class RetryPolicy:
     max_backoff: float = 8.0
     jitter: float = 0.25
     max_retry_after: float = 60.0
-    total_timeout: float = 90.0
+    total_timeout: float | None = 600.0
     retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
     retry_transport_errors: bool = True
     sleep: Sleep = dataclasses.field(default=asyncio.sleep, repr=False, compare=False)
@@ -65,6 +71,8 @@ class RetryPolicy:
             raise ValueError("max_attempts must be at least 1")
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter must be between 0 and 1")
+        if self.total_timeout is not None and not self.total_timeout > 0:
+            raise ValueError("total_timeout must be positive (or None)")
 
     @classmethod
     def none(cls) -> RetryPolicy:
@@ -90,16 +98,62 @@ class RetryPolicy:
             return float(retry_after)
         return self.backoff(retry_number)
 
-    def retrying(self, on_retry: RetryHook | None = None) -> tenacity.AsyncRetrying:
-        """A tenacity controller applying this policy, for ``async for attempt in ...``."""
+    def without_retries(self) -> RetryPolicy:
+        """This policy with one attempt only (same time budget and sleep): for requests that are
+        not safe to repeat."""
+        return dataclasses.replace(self, max_attempts=1)
+
+    def retrying(
+        self, on_retry: RetryHook | None = None, *, label: str = ""
+    ) -> tenacity.AsyncRetrying:
+        """A new tenacity controller applying this policy (one per call: tenacity keeps per-call
+        state on it). ``label`` names the call in the retry log lines."""
         return tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(self.is_retryable),
             wait=self._wait,
             stop=self._stop,
             sleep=self.sleep,
-            before_sleep=_before_sleep(on_retry),
+            before_sleep=_before_sleep(on_retry, label),
             reraise=True,
         )
+
+    async def run(
+        self,
+        attempt: Callable[..., Awaitable[T]],
+        *args: Any,
+        on_retry: RetryHook | None = None,
+        label: str = "",
+    ) -> T:
+        """Await ``attempt(*args)`` (a coroutine function) until it succeeds or the policy gives
+        up, within ``total_timeout``.
+
+        Raises:
+            TimeoutError: ``total_timeout`` ran out (an attempt in flight is cancelled).
+            AmiliError: The last attempt's error.
+        """
+        if self.total_timeout is None:
+            return await self._attempts(attempt, args, on_retry, label)
+        try:
+            async with asyncio.timeout(self.total_timeout) as deadline:
+                return await self._attempts(attempt, args, on_retry, label)
+        except builtins.TimeoutError as exc:
+            if not deadline.expired() or isinstance(exc, AmiliError):
+                raise
+            raise TimeoutError(
+                f"gave up after total_timeout={self.total_timeout}s (attempts and waits)"
+            ) from None
+
+    async def _attempts(
+        self,
+        attempt: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        on_retry: RetryHook | None,
+        label: str,
+    ) -> T:
+        if self.max_attempts == 1:  # nothing to retry: no controller needed
+            return await attempt(*args)
+        result: T = await self.retrying(on_retry, label=label)(attempt, *args)
+        return result
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         return self.delay_for(_failure(state), state.attempt_number)
@@ -111,6 +165,8 @@ class RetryPolicy:
         if retry_after is not None and retry_after > self.max_retry_after:
             return True
         # With an injected sleep no wall time passes, so count the time slept as well.
+        if self.total_timeout is None:
+            return False
         elapsed = max(state.seconds_since_start or 0.0, state.idle_for)
         return elapsed + state.upcoming_sleep > self.total_timeout
 
@@ -122,16 +178,20 @@ def _failure(state: tenacity.RetryCallState) -> BaseException:
     return error
 
 
-def _before_sleep(on_retry: RetryHook | None) -> Callable[[tenacity.RetryCallState], None]:
+def _before_sleep(
+    on_retry: RetryHook | None, label: str
+) -> Callable[[tenacity.RetryCallState], None]:
     def log_retry(state: tenacity.RetryCallState) -> None:
         error = _failure(state)
         assert isinstance(error, AmiliError)
         logger.info(
-            "retrying %s %s after attempt %d failed: %s; sleeping %.2fs",
+            "[%s] retrying %s %s after attempt %d failed: %s (request id %s); sleeping %.2fs",
+            label,
             error.method,
             error.url,
             state.attempt_number,
             _reason(error),
+            error.request_id,
             state.upcoming_sleep,
         )
         if on_retry is not None:

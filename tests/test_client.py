@@ -387,5 +387,5 @@ async def test_unknown_keyword_to_get_batch_raw_is_a_configuration_error(serve: 
     url, seen = await serve({"GET /webapi/api/Batch": seed_handler})
     async with AmiliClient(base_url=url, token=TOKEN) as client:
         with pytest.raises(ConfigurationError, match="creditor"):
-            await client.get_batch_raw(creditor="1")
+            await client.get_batch_raw(creditor="1")  # type: ignore[call-arg]
     assert seen.count == 0

@@ -32,6 +32,8 @@ from amili_async import (
     SettlementType,
     decode_batch,
 )
+from amili_async.models.base import CamelModel, LegacyModel, Model
+from amili_async.models.polling import CreditorCursor, SettlementPage
 
 SEED = (pathlib.Path(__file__).parent / "data" / "seed_batch.json").read_bytes()
 UTC = datetime.UTC
@@ -318,3 +320,54 @@ def batch_like(draw: st.DrawFn) -> Any:
 @given(st.one_of(json_values, batch_like()))
 def test_arbitrary_json_gives_a_batch_or_decode_error(value: Any) -> None:
     _check_decodes_or_decode_error(msgspec.json.encode(value))
+
+
+ALL_MODELS = [
+    Batch,
+    Case,
+    CaseHistory,
+    Contact,
+    Creditor,
+    Distribution,
+    Organization,
+    PaymentDetails,
+    Settlement,
+    SettlementInvoice,
+    SettlementPage,
+    CreditorCursor,
+]
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_every_model_takes_its_config_from_the_shared_base(model: type[msgspec.Struct]) -> None:
+    assert issubclass(model, Model)
+    config = model.__struct_config__
+    assert config.frozen and not config.gc
+    with pytest.raises(TypeError):
+        model("positional")  # keyword-only
+
+
+def test_base_models_rename_by_their_rule() -> None:
+    class Legacy(LegacyModel):
+        id_number: str | None = None
+
+    class Camel(CamelModel):
+        payment_amount: Decimal | None = None
+
+    assert msgspec.json.encode(Legacy(id_number="1")) == b'{"idnumber":"1"}'
+    assert msgspec.json.decode(b'{"paymentAmount": 1.10}', type=Camel).payment_amount == Decimal(
+        "1.10"
+    )
+
+
+def test_a_batch_repr_summarises_instead_of_dumping() -> None:
+    creditors = [{"idnumber": str(n)} for n in range(8)]
+    body = {"batchid": "b-1", "creditor": creditors, "case": [{}] * 5000, "settlement": [{}] * 3}
+    text = repr(decode_batch(json.dumps(body).encode()))
+    assert text == (
+        "Batch(batch_id='b-1', creditors=8 ['0', '1', '2', '3', '4', ... 3 more], "
+        "cases=5000, settlements=3)"
+    )
+    assert (
+        repr(decode_batch(b"{}")) == "Batch(batch_id=None, creditors=0 [], cases=0, settlements=0)"
+    )

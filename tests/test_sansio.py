@@ -19,16 +19,20 @@ from amili_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     ServerError,
     UnprocessableEntityError,
 )
 from amili_async._sansio import (
     BATCH_PARAM_NAMES,
+    COLLECTION,
+    LEGACY,
     build_query,
     error_for_status,
     parse_retry_after,
     request_id_of,
     same_origin,
+    unfollowed_redirect,
 )
 
 
@@ -67,7 +71,7 @@ NOW = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=datetime.UTC)
     [
         ("7", 7.0),
         (" 0.5 ", 0.5),
-        ("-3", 0.0),
+        ("-3", None),  # negative: read as none, the usual backoff applies
         ("Tue, 24 Nov 2026 12:00:30 GMT", 30.0),
         ("Tue, 24 Nov 2026 11:00:00 GMT", 0.0),
         (None, None),
@@ -135,3 +139,63 @@ def test_same_origin() -> None:
     assert not same_origin(URL("https://a.no/x"), URL("http://a.no/x"))
     assert not same_origin(URL("https://a.no/x"), URL("https://evil.no/x"))
     assert not same_origin(URL("http://127.0.0.1:1/x"), URL("http://127.0.0.1:2/x"))
+
+
+def test_legacy_family_quotes_the_text_body() -> None:
+    error = LEGACY.error_for(
+        400,
+        {"X-Request-Id": "r-9", "Retry-After": "2"},
+        b"unknown lastsettlementid",
+        method="GET",
+        url="https://x/webapi/api/Batch",
+    )
+    assert type(error) is BadRequestError and error.body == "unknown lastsettlementid"
+    assert error.request_id == "r-9" and error.retry_after == 2.0
+    assert "HTTP 400 Bad Request: unknown lastsettlementid" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"title": "Conflict", "detail": "invoice 7 exists"}', "Conflict; invoice 7 exists"),
+        (b'{"message": "nope", "errors": [{"message": "amount < 0"}, "x"]}', "nope; amount < 0; x"),
+        (b'{"errors": {"amount": ["must be positive"]}}', "amount: ['must be positive']"),
+        (b'{"summary": {"status": "FAILED"}, "data": null}', "status FAILED"),
+        (b"<html>gateway</html>", "<html>gateway</html>"),
+        (b'["not", "an", "object"]', '["not", "an", "object"]'),
+        (b"{}", "{}"),
+    ],
+)
+def test_collection_family_reads_json_error_bodies(body: bytes, said: str) -> None:
+    error = COLLECTION.error_for(422, {}, body, method="POST", url="https://x/collection/v1/p")
+    assert type(error) is UnprocessableEntityError
+    assert str(error).startswith(f"HTTP 422 Unprocessable Entity: {said} (POST ")
+    assert error.body == body.decode()  # what the server said, kept whole
+
+
+def test_page_tokens_by_family() -> None:
+    assert COLLECTION.page_token(b'{"summary": {"nextPageToken": "t2"}, "data": []}') == "t2"
+    assert COLLECTION.page_token(b'{"summary": {"nextPageToken": ""}, "data": []}') is None
+    assert COLLECTION.page_token(b'{"data": []}') is None
+    assert COLLECTION.page_token(b"not json") is None
+    assert LEGACY.page_token(b'{"summary": {"nextPageToken": "t2"}}') is None
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (200, {}, None),
+        (404, {}, None),
+        (302, {}, "without a Location header"),
+        (303, {"Location": "/elsewhere"}, "to '/elsewhere' not followed for POST"),
+    ],
+)
+def test_a_redirect_that_reached_us_is_an_error(
+    status: int, headers: dict[str, str], expected: str | None
+) -> None:
+    error = unfollowed_redirect(status, headers, method="POST", url="https://x/webapi/api/Batch")
+    if expected is None:
+        assert error is None
+    else:
+        assert isinstance(error, RedirectError) and error.status == status
+        assert expected in str(error)

@@ -18,6 +18,8 @@ from typing import Any, ClassVar, TypeAlias
 
 import msgspec
 
+from ..models.base import CamelModel
+
 __all__ = [
     "BatchItem",
     "CorrectionFailure",
@@ -30,10 +32,8 @@ __all__ = [
     "decode_items",
 ]
 
-_OPTIONS: dict[str, Any] = {"frozen": True, "gc": False, "kw_only": True, "rename": "camel"}
 
-
-class InvoiceSuccess(msgspec.Struct, **_OPTIONS):
+class InvoiceSuccess(CamelModel):
     """``invoiceSuccess``: an invoice was created (documented)."""
 
     TAG: ClassVar[str] = "invoiceSuccess"
@@ -42,7 +42,7 @@ class InvoiceSuccess(msgspec.Struct, **_OPTIONS):
     invoice_id: uuid.UUID | None = None
 
 
-class PaymentSuccess(msgspec.Struct, **_OPTIONS):
+class PaymentSuccess(CamelModel):
     """``paymentSuccess``: a payment was registered on an invoice (assumed)."""
 
     TAG: ClassVar[str] = "paymentSuccess"
@@ -50,7 +50,7 @@ class PaymentSuccess(msgspec.Struct, **_OPTIONS):
     payment_id: uuid.UUID | None = None
 
 
-class CorrectionSuccess(msgspec.Struct, **_OPTIONS):
+class CorrectionSuccess(CamelModel):
     """``correctionSuccess``: a correction was applied to an invoice (assumed)."""
 
     TAG: ClassVar[str] = "correctionSuccess"
@@ -58,7 +58,7 @@ class CorrectionSuccess(msgspec.Struct, **_OPTIONS):
     correction_id: uuid.UUID | None = None
 
 
-class InvoiceFailure(msgspec.Struct, **_OPTIONS):
+class InvoiceFailure(CamelModel):
     """``invoiceFailure``: the invoice at ``index`` of the request was rejected (assumed)."""
 
     TAG: ClassVar[str] = "invoiceFailure"
@@ -67,7 +67,7 @@ class InvoiceFailure(msgspec.Struct, **_OPTIONS):
     reason: str | None = None
 
 
-class PaymentFailure(msgspec.Struct, **_OPTIONS):
+class PaymentFailure(CamelModel):
     """``paymentFailure``: the payment at ``index`` of the request was rejected (assumed)."""
 
     TAG: ClassVar[str] = "paymentFailure"
@@ -76,7 +76,7 @@ class PaymentFailure(msgspec.Struct, **_OPTIONS):
     reason: str | None = None
 
 
-class CorrectionFailure(msgspec.Struct, **_OPTIONS):
+class CorrectionFailure(CamelModel):
     """``correctionFailure``: the correction at ``index`` of the request was rejected
     (assumed)."""
 
@@ -86,7 +86,7 @@ class CorrectionFailure(msgspec.Struct, **_OPTIONS):
     reason: str | None = None
 
 
-class UnknownBatchItem(msgspec.Struct, frozen=True, gc=False):
+class UnknownBatchItem(msgspec.Struct, frozen=True, gc=False):  # positional: (type, data)
     """An item whose ``$type`` this version of the SDK does not know (or that has none).
 
     Attributes:

@@ -5,7 +5,7 @@ for the API's camelCase names, frozen ``gc=False`` Structs, money as [`Decimal`]
 exactly as sent, UUIDs, dates and datetimes typed, unknown fields ignored, unknown enum values kept,
 ``null`` tolerated everywhere (lists become ``[]``).
 
-Requests are built from the ``New*`` Structs (or plain dicts with the API's camelCase keys). They
+Requests are built from the ``New*`` Structs (``omit_defaults``: only what is set goes out) (or plain dicts with the API's camelCase keys). They
 leave out the fields not set, and the client encodes money as JSON numbers with the digits given:
 ``Decimal("4500.10")`` goes out as ``4500.10``.
 
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
+from ..models.base import CamelModel, Model
 from ..models.batch import NullableList, Organization, Settlement, replace_null_lists
 from .enums import (
     BatchStatus,
@@ -56,9 +57,6 @@ __all__ = [
 T = TypeVar("T")
 
 Money = decimal.Decimal
-_READ: dict[str, Any] = {"frozen": True, "gc": False, "kw_only": True, "rename": "camel"}
-# Requests: only what is set goes out (None and [] are left out).
-_WRITE: dict[str, Any] = {**_READ, "omit_defaults": True}
 
 if TYPE_CHECKING:
     RawItems = list[BatchItem]
@@ -69,14 +67,14 @@ else:
 # -- the envelope and pages -----------------------------------------------------------------------
 
 
-class Summary(msgspec.Struct, **_READ):
+class Summary(CamelModel):
     """The ``summary`` of every Collection API response."""
 
     status: str | None = None
     next_page_token: str | None = None
 
 
-class Envelope(msgspec.Struct, Generic[T], **_READ):
+class Envelope(CamelModel, Generic[T]):
     """``{"summary": {...}, "data": ...}``, the shape of every Collection API response. The SDK
     unwraps it: methods return ``data`` (or a [`Page`][amili_async.collection.Page])."""
 
@@ -106,7 +104,7 @@ class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
 # -- parties ----------------------------------------------------------------------------------
 
 
-class Address(msgspec.Struct, **_WRITE):
+class Address(CamelModel, omit_defaults=True):
     """A postal address (assumed shape)."""
 
     street: str | None = None
@@ -115,7 +113,7 @@ class Address(msgspec.Struct, **_WRITE):
     country_code: str | None = None
 
 
-class Debtor(msgspec.Struct, **_WRITE):
+class Debtor(CamelModel, omit_defaults=True):
     """Who owes an invoice: a person (``PRIVATE``) or a ``COMPANY``. Used both in requests and in
     answers (assumed shape: Amili's examples cut it off)."""
 
@@ -133,14 +131,14 @@ class Debtor(msgspec.Struct, **_WRITE):
 # -- batches ----------------------------------------------------------------------------------
 
 
-class BatchRef(msgspec.Struct, **_READ):
+class BatchRef(CamelModel):
     """What a create answers (202): the batch that will process the request."""
 
     batch_id: uuid.UUID
     batch_url: str | None = None
 
 
-class LegacyBatchStatus(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+class LegacyBatchStatus(Model):
     """The status object an older generation of the API sent as a batch's ``status``
     (``statuscode``, ``errors``, ``responses``), kept as sent."""
 
@@ -152,7 +150,7 @@ class LegacyBatchStatus(msgspec.Struct, kw_only=True, frozen=True, gc=False):
 _FINISHED = frozenset({BatchStatus.SUCCESS, BatchStatus.PARTIAL, BatchStatus.FAILED})
 
 
-class Batch(msgspec.Struct, **_READ):
+class Batch(CamelModel):
     """A batch: the asynchronous processing of one create request.
 
     Attributes:
@@ -190,7 +188,7 @@ class Batch(msgspec.Struct, **_READ):
 # -- invoices and cases -----------------------------------------------------------------------
 
 
-class Invoice(msgspec.Struct, **_READ):
+class Invoice(CamelModel):
     """An invoice sent to Amili. ``id``, ``organization``, ``invoice_number``,
     ``collection_case_number``, ``type``, ``status`` and ``created_at`` are documented; the rest
     is assumed."""
@@ -215,7 +213,7 @@ class Invoice(msgspec.Struct, **_READ):
     description: str | None = None
 
 
-class Case(msgspec.Struct, **_READ):
+class Case(CamelModel):
     """A collection case (documented fields; ``invoices`` items assumed to be
     [`Invoice`][amili_async.collection.Invoice]s). ``case_number`` is the legacy API's
     ``casenumber`` as an integer."""
@@ -242,7 +240,7 @@ class Case(msgspec.Struct, **_READ):
 # -- what creates send ------------------------------------------------------------------------
 
 
-class NewInvoice(msgspec.Struct, **_WRITE):
+class NewInvoice(CamelModel, omit_defaults=True):
     """One invoice for ``invoices.create``; ``type`` and ``currency`` are always sent, the other
     fields only when set. Seen fields: ``type``, ``invoice_number``, ``vat``,
     ``fees``, ``original_invoice_amount``, ``currency``, ``invoice_date``, ``due_date``,
@@ -263,7 +261,7 @@ class NewInvoice(msgspec.Struct, **_WRITE):
     debtors: list[Debtor] = msgspec.field(default_factory=list)
 
 
-class NewPayment(msgspec.Struct, **_WRITE):
+class NewPayment(CamelModel, omit_defaults=True):
     """One payment for ``payments.create`` (``invoice_id``, ``type``, ``amount``, ``currency``
     seen; ``payment_date`` and ``reference`` assumed)."""
 
@@ -275,7 +273,7 @@ class NewPayment(msgspec.Struct, **_WRITE):
     reference: str | None = None
 
 
-class NewCorrection(msgspec.Struct, **_WRITE):
+class NewCorrection(CamelModel, omit_defaults=True):
     """One correction for ``corrections.create`` (all fields seen): ``amount`` changes what the
     invoice is for (negative: a credit)."""
 

@@ -18,7 +18,7 @@ import datetime
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from .. import errors
 from .._request import Endpoint
@@ -170,9 +170,7 @@ class _Resource:
     def __init__(self, requester: RequesterSource) -> None:
         self._requester = requester
 
-    async def _get(
-        self, endpoint: Endpoint[Envelope[T]], path: Mapping[str, object]
-    ) -> T:
+    async def _get(self, endpoint: Endpoint[Envelope[T]], path: Mapping[str, object]) -> T:
         envelope = await self._requester().call(endpoint, path=path)
         return envelope.data
 
@@ -263,7 +261,7 @@ class Batches(_Resource):
         org_id: OrgId,
         batch_id: Id,
         *,
-        timeout: float = 300.0,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the public name; the wait is a loop of polls
         poll_interval: float = 1.0,
     ) -> Batch:
         """Poll the batch until it is finished and return it.
@@ -288,8 +286,7 @@ class Batches(_Resource):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise errors.TimeoutError(
-                    f"batch {batch_id} is not finished after {timeout:g}s "
-                    f"(status {batch.status!s})"
+                    f"batch {batch_id} is not finished after {timeout:g}s (status {batch.status!s})"
                 )
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, ceiling)
@@ -299,22 +296,27 @@ class _Creates(_Resource):
     """A resource whose creates answer with a batch, and can wait for it."""
 
     __slots__ = ("_batches",)
-    _endpoint: Endpoint[Envelope[BatchRef]]
-    _field: str
+    _endpoint: ClassVar[Endpoint[Envelope[BatchRef]]]
+    _field: ClassVar[str]
 
     def __init__(self, requester: RequesterSource, batches: Batches) -> None:
         super().__init__(requester)
         self._batches = batches
+
+    async def _create_batch(
+        self, org_id: OrgId, items: Iterable[Any], idempotency_key: str | None
+    ) -> BatchRef:
+        return await self._create(self._endpoint, org_id, self._field, items, idempotency_key)
 
     async def _create_and_wait(
         self,
         org_id: OrgId,
         items: Iterable[Any],
         idempotency_key: str | None,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109
     ) -> Batch:
         started = time.monotonic()
-        ref = await self._create(self._endpoint, org_id, self._field, items, idempotency_key)
+        ref = await self._create_batch(org_id, items, idempotency_key)
         left = max(0.0, timeout - (time.monotonic() - started))
         return await self._batches.wait(org_id, ref.batch_id, timeout=left)
 
@@ -346,9 +348,7 @@ class Invoices(_Creates):
             The batch that processes them; see
             [`create_and_wait`][amili_async.collection.resources.Invoices.create_and_wait].
         """
-        return await self._create(
-            CREATE_INVOICES, org_id, "invoices", invoices, idempotency_key
-        )
+        return await self._create_batch(org_id, invoices, idempotency_key)
 
     async def create_and_wait(
         self,
@@ -356,7 +356,7 @@ class Invoices(_Creates):
         invoices: Iterable[NewInvoice | Mapping[str, Any]],
         *,
         idempotency_key: str | None = None,
-        timeout: float = 300.0,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the public name; the wait is a loop of polls
     ) -> Batch:
         """[`create`][amili_async.collection.resources.Invoices.create], then
         [`batches.wait`][amili_async.collection.resources.Batches.wait] for its batch; ``timeout``
@@ -432,9 +432,7 @@ class Payments(_Creates):
     ) -> BatchRef:
         """``POST /orgs/{org_id}/payments`` (CreatePayments); like
         [`invoices.create`][amili_async.collection.resources.Invoices.create]."""
-        return await self._create(
-            CREATE_PAYMENTS, org_id, "payments", payments, idempotency_key
-        )
+        return await self._create_batch(org_id, payments, idempotency_key)
 
     async def create_and_wait(
         self,
@@ -442,7 +440,7 @@ class Payments(_Creates):
         payments: Iterable[NewPayment | Mapping[str, Any]],
         *,
         idempotency_key: str | None = None,
-        timeout: float = 300.0,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the public name; the wait is a loop of polls
     ) -> Batch:
         """``create``, then wait for its batch."""
         return await self._create_and_wait(org_id, payments, idempotency_key, timeout)
@@ -464,9 +462,7 @@ class Corrections(_Creates):
     ) -> BatchRef:
         """``POST /orgs/{org_id}/corrections`` (CreateCorrections); like
         [`invoices.create`][amili_async.collection.resources.Invoices.create]."""
-        return await self._create(
-            CREATE_CORRECTIONS, org_id, "corrections", corrections, idempotency_key
-        )
+        return await self._create_batch(org_id, corrections, idempotency_key)
 
     async def create_and_wait(
         self,
@@ -474,7 +470,7 @@ class Corrections(_Creates):
         corrections: Iterable[NewCorrection | Mapping[str, Any]],
         *,
         idempotency_key: str | None = None,
-        timeout: float = 300.0,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the public name; the wait is a loop of polls
     ) -> Batch:
         """``create``, then wait for its batch."""
         return await self._create_and_wait(org_id, corrections, idempotency_key, timeout)

@@ -8,9 +8,10 @@ Design choices, all for exactness and speed on payloads of 100,000 cases:
   ``T | None`` with a ``None`` default, and lists are empty rather than ``None``.
 * Money is :class:`decimal.Decimal`, exactly as sent; timestamps are :class:`datetime.datetime` (a
   timestamp without an offset stays naive, as sent); documented UUIDs are :class:`uuid.UUID`.
-* Structs are frozen (server data is not edited in place) and ``gc=False``: they never form reference
-  cycles, and keeping millions of them out of the cyclic garbage collector is what makes decoding a
-  large batch fast while an application holds the previous one.
+* Structs derive from the bases in :mod:`amili_async.models.base` (frozen, ``gc=False``, the
+  renaming rule): they never form reference cycles, and keeping millions of them out of the cyclic
+  garbage collector is what makes decoding a large batch fast while an application holds the
+  previous one.
 * Unknown fields are ignored; unknown enum values decode (see :mod:`amili_async.models.enums`).
 """
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .base import CamelModel, LegacyModel, Model
 from .enums import CollectionType, InvoiceStatus, InvoiceType, SettlementType
 
 __all__ = [
@@ -53,12 +55,6 @@ else:
     NullableList = _NullableListAlias()
 
 
-def _legacy_name(attribute: str) -> str:
-    """The legacy API's wire name: the snake_case attribute without underscores (``id_number`` ->
-    ``idnumber``)."""
-    return attribute.replace("_", "")
-
-
 def replace_null_lists(struct: msgspec.Struct, *names: str) -> None:
     """Turn the ``None`` a JSON ``null`` left in ``NullableList`` fields into ``[]``."""
     for name in names:
@@ -66,13 +62,13 @@ def replace_null_lists(struct: msgspec.Struct, *names: str) -> None:
             msgspec.structs.force_setattr(struct, name, [])
 
 
-_STRUCT_OPTIONS: dict[str, Any] = {"frozen": True, "gc": False, "kw_only": True}
+_REPR_CREDITORS = 5
 
 Money = decimal.Decimal
 Timestamp = datetime.datetime
 
 
-class Contact(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+class Contact(LegacyModel):
     """A contact person of a creditor (``contact``) or its case handler at Amili (``casehandler``).
 
     The ``is_*`` flags say which mailings the contact receives.
@@ -88,7 +84,7 @@ class Contact(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
     is_web: bool | None = None
 
 
-class Creditor(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+class Creditor(LegacyModel):
     """A creditor (client of Amili) of the sender.
 
     Attributes:
@@ -119,7 +115,7 @@ class Creditor(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
     last_settlement_id: str | None = None
 
 
-class CaseHistory(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+class CaseHistory(LegacyModel):
     """One event in a case's history (a reminder sent, a message, a document)."""
 
     type: int | None = None
@@ -130,7 +126,7 @@ class CaseHistory(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
     attachment_id: str | None = None
 
 
-class PaymentDetails(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+class PaymentDetails(CamelModel):
     """How the debtor pays the case: amount, account and KID (Norwegian payment reference)."""
 
     payment_value: Money | None = None
@@ -140,7 +136,7 @@ class PaymentDetails(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
     due_date: Timestamp | None = None
 
 
-class Case(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
+class Case(LegacyModel):
     """A case: one invoice of the creditor under reminder or debt collection.
 
     Sums are ``principal + fee + interest``, each as ``original``, ``paid`` and ``remaining``.
@@ -183,7 +179,7 @@ class Case(msgspec.Struct, rename=_legacy_name, **_STRUCT_OPTIONS):
             msgspec.structs.force_setattr(self, "history", [])  # type: ignore[unreachable]
 
 
-class Distribution(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+class Distribution(CamelModel):
     """How one component of a payment is split: the part Amili keeps and the part paid to the
     creditor."""
 
@@ -191,7 +187,7 @@ class Distribution(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
     creditor: Money | None = None
 
 
-class SettlementInvoice(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+class SettlementInvoice(CamelModel):
     """The invoice a settlement pays."""
 
     id: uuid.UUID | None = None
@@ -203,7 +199,7 @@ class SettlementInvoice(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
     closure_date: Timestamp | None = None
 
 
-class Organization(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+class Organization(CamelModel):
     """The creditor organisation a settlement is paid to (``organization_number`` is its
     ``id_number``)."""
 
@@ -212,7 +208,7 @@ class Organization(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
     name: str | None = None
 
 
-class Settlement(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
+class Settlement(CamelModel):
     """One payout line to the creditor.
 
     Attributes:
@@ -241,7 +237,7 @@ class Settlement(msgspec.Struct, rename="camel", **_STRUCT_OPTIONS):
     vat: Money | None = None
 
 
-class Batch(msgspec.Struct, **_STRUCT_OPTIONS):
+class Batch(Model):
     """The answer of ``GET /webapi/api/Batch``: creditors, their cases and their settlements.
 
     The lists are empty (never ``None``) when the server sends ``null`` or leaves them out.
@@ -255,6 +251,16 @@ class Batch(msgspec.Struct, **_STRUCT_OPTIONS):
 
     def __post_init__(self) -> None:
         replace_null_lists(self, "creditors", "cases", "settlements")
+
+    def __repr__(self) -> str:
+        # A batch can hold 100,000 cases: say what is in it, not all of it.
+        ids = [c.id_number for c in self.creditors[:_REPR_CREDITORS]]
+        more = len(self.creditors) - len(ids)
+        shown = ", ".join(repr(i) for i in ids) + (f", ... {more} more" if more > 0 else "")
+        return (
+            f"Batch(batch_id={self.batch_id!r}, creditors={len(self.creditors)} [{shown}], "
+            f"cases={len(self.cases)}, settlements={len(self.settlements)})"
+        )
 
     def creditor(self, creditor_id: str) -> Creditor | None:
         """The creditor with this ``id_number``, or ``None``."""

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import msgspec
 
-from .batch import NullableList, Settlement, _legacy_name, replace_null_lists
+from .base import LegacyModel, Model
+from .batch import NullableList, Settlement, replace_null_lists
 
 __all__ = ["CreditorCursor", "SettlementPage"]
 
 
-class CreditorCursor(msgspec.Struct, rename=_legacy_name, frozen=True, gc=False, kw_only=True):
+class CreditorCursor(LegacyModel):
     """The part of a creditor the poller needs: who it is and where its settlements continue."""
 
     id_number: str | None = None
     last_settlement_id: str | None = None
 
 
-class SettlementPage(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+class SettlementPage(Model):
     """One poll response: creditor cursors and settlements, nothing else."""
 
     creditors: NullableList[CreditorCursor] = msgspec.field(default_factory=list, name="creditor")

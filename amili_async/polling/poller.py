@@ -27,7 +27,7 @@ import msgspec
 
 from .. import _sansio, errors
 from .._lifecycle import AsyncClosing
-from .._transport import decode_response
+from ..endpoints import SETTLEMENT_PAGE
 from ..models.decoding import TypedDecoder
 from ..models.polling import SettlementPage
 from .stats import CreditorStats, PollerStats
@@ -399,13 +399,16 @@ class SettlementPoller(AsyncClosing):
 
     async def _fetch(self, creditor_id: str, cursor: str | None) -> SettlementPage:
         state = self._creditors[creditor_id]
-        query = state.query if cursor is None else {**state.query, "lastsettlementid": cursor}
+        query = {
+            "sender_id": self._store_sender or None,
+            "creditor_id": creditor_id,
+            "last_settlement_id": cursor,
+        }
         async with self._fetch_slots:
-            raw = await self._client._ensure_transport().request(
-                "GET", "Batch", params=query, on_retry=self._count_retry
+            page = await self._client.requester.call(
+                SETTLEMENT_PAGE, query=query, on_retry=self._count_retry
             )
         self.stats.requests += 1
-        page = decode_response(raw, _PAGE_DECODER)
         state.stats.succeeded()
         return page
 
