@@ -156,8 +156,9 @@ class Batch(CamelModel):
     Attributes:
         status: ``QUEUED`` until processed, then ``SUCCESS``, ``PARTIAL`` or ``FAILED``. An older
             generation sent a [`LegacyBatchStatus`][amili_async.collection.LegacyBatchStatus].
-        succeeded: The items that went through, typed by ``$type`` (see
-            [`BatchItem`][amili_async.collection.BatchItem]); unknown kinds are kept as
+        succeeded: The items that went through, typed by ``$type``
+            ([`InvoiceSuccess`][amili_async.collection.InvoiceSuccess], ...); unknown kinds are
+            kept as
             [`UnknownBatchItem`][amili_async.collection.UnknownBatchItem].
         failed: The items that were rejected, each with its ``reason``.
     """

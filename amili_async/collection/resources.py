@@ -314,11 +314,14 @@ class _Creates(_Resource):
         items: Iterable[Any],
         idempotency_key: str | None,
         timeout: float,  # noqa: ASYNC109
+        poll_interval: float,
     ) -> Batch:
         started = time.monotonic()
         ref = await self._create_batch(org_id, items, idempotency_key)
         left = max(0.0, timeout - (time.monotonic() - started))
-        return await self._batches.wait(org_id, ref.batch_id, timeout=left)
+        return await self._batches.wait(
+            org_id, ref.batch_id, timeout=left, poll_interval=poll_interval
+        )
 
 
 class Invoices(_Creates):
@@ -357,11 +360,14 @@ class Invoices(_Creates):
         *,
         idempotency_key: str | None = None,
         timeout: float = 300.0,  # noqa: ASYNC109 - the public name; the wait is a loop of polls
+        poll_interval: float = 1.0,
     ) -> Batch:
         """[`create`][amili_async.collection.resources.Invoices.create], then
-        [`batches.wait`][amili_async.collection.resources.Batches.wait] for its batch; ``timeout``
-        covers both."""
-        return await self._create_and_wait(org_id, invoices, idempotency_key, timeout)
+        [`batches.wait`][amili_async.collection.resources.Batches.wait] for its batch (polled from
+        ``poll_interval`` on); ``timeout`` covers both."""
+        return await self._create_and_wait(
+            org_id, invoices, idempotency_key, timeout, poll_interval
+        )
 
     def list(
         self,
@@ -441,9 +447,12 @@ class Payments(_Creates):
         *,
         idempotency_key: str | None = None,
         timeout: float = 300.0,  # noqa: ASYNC109 - the public name; the wait is a loop of polls
+        poll_interval: float = 1.0,
     ) -> Batch:
         """``create``, then wait for its batch."""
-        return await self._create_and_wait(org_id, payments, idempotency_key, timeout)
+        return await self._create_and_wait(
+            org_id, payments, idempotency_key, timeout, poll_interval
+        )
 
 
 class Corrections(_Creates):
@@ -471,9 +480,12 @@ class Corrections(_Creates):
         *,
         idempotency_key: str | None = None,
         timeout: float = 300.0,  # noqa: ASYNC109 - the public name; the wait is a loop of polls
+        poll_interval: float = 1.0,
     ) -> Batch:
         """``create``, then wait for its batch."""
-        return await self._create_and_wait(org_id, corrections, idempotency_key, timeout)
+        return await self._create_and_wait(
+            org_id, corrections, idempotency_key, timeout, poll_interval
+        )
 
 
 class Settlements(_Resource):
