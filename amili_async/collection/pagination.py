@@ -63,6 +63,7 @@ class AsyncPaginator(Generic[T]):
             page = await self._fetch_page(token)
             yield page
             token = page.next_page_token or None
+            del page  # not held while the next page is fetched and decoded
             if token is None:
                 return
             if token in asked:
@@ -74,8 +75,11 @@ class AsyncPaginator(Generic[T]):
 
     async def __aiter__(self) -> AsyncGenerator[T, None]:
         async for page in self.pages():
-            for item in page.items:
+            items = page.items
+            del page
+            for item in items:
                 yield item
+            del items  # freed before the next page arrives, not after
 
     async def to_list(self, *, limit: int | None = None) -> list[T]:
         """Collect the items (at most ``limit``, fetching no further page once it is reached)."""
