@@ -4,7 +4,9 @@
 2. fetch every creditor's batch concurrently, with a progress line;
 3. poll settlements while the sandbox pays new ones out, one line per settlement;
 4. reconcile what was received against the sandbox's ledger: ``OK`` only when every creditor's
-   count and amount match exactly.
+   count and amount match exactly;
+5. create invoices through the Collection API (OAuth2), wait for their batch, and find them in the
+   legacy batch with the same amounts (``demo_collection``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import AmiliClient, FileCheckpointStore, RetryPolicy, SettlementPoller
+from .demo_collection import run_collection_demo
 from .sandbox import Fault, FaultPlan, SandboxServer
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -61,8 +64,9 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool:
         async with AmiliClient(base_url=sandbox.url, token=sandbox.token, retry=retry) as client:
             await _fan_out(client, sandbox.creditor_ids, options, out)
             received = await _poll(client, sandbox, options, out)
+        collected = await run_collection_demo(sandbox, retry, out)  # faults still on
         faults.rate = 0.0
-        return _reconcile(sandbox, received, out)
+        return _reconcile(sandbox, received, out) and collected
 
 
 async def _fan_out(

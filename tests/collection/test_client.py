@@ -608,3 +608,16 @@ async def test_queries_go_out_in_each_endpoints_wire_names_and_creates_send_exac
     assert uuid.UUID(post.headers["IdempotencyKey"]).version == 4
     assert post.headers["Content-Type"] == "application/json"
     assert ref.batch_id == uuid.UUID(int=7)
+
+
+async def test_the_demo_step_creates_invoices_and_finds_them_in_the_legacy_batch(
+    sandbox: SandboxServer, fast_retry: RetryPolicy
+) -> None:
+    import io
+
+    from amili_async.demo_collection import run_collection_demo
+
+    out = io.StringIO()
+    assert await run_collection_demo(sandbox, fast_retry, out)
+    assert out.getvalue().count(" ok") == 3
+    assert "MISMATCH" not in out.getvalue()
