@@ -80,7 +80,8 @@ class ClientCredentialsAuth:
       and fetches one new token, shared by every call rejected with that same token.
     * The token endpoint's 400 and 401 raise
       [`AuthenticationError`][amili_async.AuthenticationError] with its ``error`` and
-      ``error_description``; its 5xx, 429 and transport errors are retried like a GET.
+      ``error_description``; its 5xx, 429 and transport errors are retried like a GET (in a
+      client: as part of the call that needs the token, under the client's policy).
 
     Args:
         client_id: The OAuth2 client id (not secret; shown in the repr).
@@ -89,8 +90,8 @@ class ClientCredentialsAuth:
             ``https://auth.staging.amili.no/token``).
         session: The session for token requests until a client binds its own; without either,
             each token request opens a short-lived session.
-        retry: The retry policy of token requests until a client binds its own (default:
-            [`RetryPolicy()`][amili_async.RetryPolicy]).
+        retry: The retry policy of token requests made outside a client (default:
+            [`RetryPolicy()`][amili_async.RetryPolicy]); a client's calls retry with its own.
         clock: Seconds on a monotonic clock (inject one in tests).
     """
 
@@ -130,10 +131,14 @@ class ClientCredentialsAuth:
     __str__ = __repr__
 
     def bind(self, context: AuthContext) -> None:
-        """Send token requests over the client's session, with its retry policy (the client calls
-        this when it opens its transport)."""
+        """Send token requests over the client's session and settings (the client calls this when
+        it opens its transport).
+
+        A bound auth makes one token request per attempt of the API call that needs the token:
+        that call's retries (the client's policy) retry the token request too, instead of
+        multiplying with retries of its own."""
         self._session = context.session
-        self._retry = context.retry
+        self._retry = context.retry.without_retries()
         self._timeout = context.timeout
         self._ssl = context.ssl
 
@@ -179,10 +184,7 @@ class ClientCredentialsAuth:
 
     async def _fetch(self) -> _Token:
         started = self._clock()
-        policy = self._retry
-        async for attempt in policy.retrying():
-            with attempt:
-                answer = await self._request_token()
+        answer = await self._retry.run(self._request_token, label="token request")
         token = self._token = _Token(
             Secret(f"Bearer {answer.access_token}"), started + _reuse_for(answer)
         )

@@ -20,6 +20,7 @@ from amili_async import (
     ConflictError,
     NotFoundError,
     RetryPolicy,
+    ServerError,
     TimeoutError,
 )
 from amili_async.collection import (
@@ -39,7 +40,7 @@ from amili_async.collection import (
 from amili_async.collection.resources import Batches
 from amili_async.sandbox import Fault, SandboxServer
 
-from ..conftest import Recorded
+from ..conftest import FakeSleep, Recorded
 
 Serve = Callable[..., Awaitable[tuple[str, Recorded]]]
 
@@ -621,3 +622,17 @@ async def test_the_demo_step_creates_invoices_and_finds_them_in_the_legacy_batch
     assert await run_collection_demo(sandbox, fast_retry, out)
     assert out.getvalue().count(" ok") == 3
     assert "MISMATCH" not in out.getvalue()
+
+
+async def test_a_failing_token_endpoint_is_retried_by_the_call_that_needs_the_token(
+    client: AmiliClient, sandbox: SandboxServer, org: str, fake_sleep: FakeSleep
+) -> None:
+    sandbox.faults.script("token", Fault.E503, Fault.DROP)
+    assert len(await client.collection.cases.list(org).to_list()) == 4
+    assert token_requests(sandbox) == 3  # a 503, a dropped answer, a token
+    assert len(fake_sleep.delays) == 2  # the call's own retries, not retries within retries
+    sandbox.revoke_tokens()
+    sandbox.faults.script("token", *[Fault.E503] * 4)
+    with pytest.raises(ServerError):
+        await client.collection.cases.list(org).to_list()
+    assert token_requests(sandbox) == 3 + 4  # one per attempt of the call (4 by default)
