@@ -21,7 +21,7 @@ import string
 import types
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypedDict, TypeVar, Unpack
 
 import msgspec
 from yarl import URL
@@ -31,7 +31,7 @@ from ._transport import RawResponse, Request, Transport, decode_response
 from .models.decoding import TypedDecoder
 from .retry import RetryHook
 
-__all__ = ["Endpoint", "RequestPath", "decoder_for"]
+__all__ = ["Endpoint", "RequestPath", "SendOptions", "decoder_for"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -113,6 +113,32 @@ def decoder_for(response: type[T]) -> Callable[[bytes], T]:
     return decoder
 
 
+class SendOptions(TypedDict, total=False):
+    """What a call carries besides its endpoint (all optional).
+
+    Attributes:
+        path: Values for the path's ``{placeholders}`` (URL-quoted; none may be empty).
+        query: Query values by SDK keyword; ``None`` values are left out; dates are sent as
+            ``yyyy-MM-dd``, booleans as ``true``/``false``. An unknown keyword raises
+            [`ConfigurationError`][amili_async.ConfigurationError] before anything is sent.
+        json: A body to encode as JSON (msgspec; ``Decimal`` as a number with its exact digits).
+        idempotency_key: Sent in the family's idempotency header, the same on every attempt. A
+            POST (or other non-idempotent method) is retried only when it has one.
+        on_retry: Called before each retry's sleep with ``(attempt, error, delay)``, after the
+            client's own hook: the documented way to count retries.
+        content: A body already encoded (instead of ``json``).
+        content_type: The body's media type (default for ``json``: ``application/json``).
+    """
+
+    path: Mapping[str, object] | None
+    query: Mapping[str, object] | None
+    json: object
+    idempotency_key: str | None
+    on_retry: RetryHook | None
+    content: bytes | None
+    content_type: str | None
+
+
 class RequestPath:
     """Makes [`Endpoint`][amili_async.endpoints.Endpoint] calls over one client's transport.
 
@@ -129,84 +155,45 @@ class RequestPath:
     def __repr__(self) -> str:
         return f"RequestPath({str(self._base_url)!r})"
 
-    async def send(
-        self,
-        endpoint: Endpoint[Any],
-        *,
-        path: Mapping[str, object] | None = None,
-        query: Mapping[str, object] | None = None,
-        json: object = None,
-        idempotency_key: str | None = None,
-        on_retry: RetryHook | None = None,
-        content: bytes | None = None,
-        content_type: str | None = None,
-    ) -> RawResponse:
+    async def send(self, endpoint: Endpoint[Any], **options: Unpack[SendOptions]) -> RawResponse:
         """Make the call and return the raw 2xx response (status, headers, exact bytes).
 
-        Args:
-            endpoint: What to call.
-            path: Values for the path's ``{placeholders}`` (URL-quoted).
-            query: Query values by SDK keyword; ``None`` values are left out; dates are sent as
-                ``yyyy-MM-dd``, booleans as ``true``/``false``. An unknown keyword raises
-                [`ConfigurationError`][amili_async.ConfigurationError] before anything is sent.
-            json: A body to encode as JSON (msgspec; ``Decimal`` as a number with its exact
-                digits).
-            idempotency_key: Sent in the family's idempotency header, the same on every attempt.
-                A POST (or other non-idempotent method) is retried only when it has one.
-            on_retry: Called before each retry's sleep with ``(attempt, error, delay)``, after the
-                client's own hook.
-            content: A body already encoded (instead of ``json``).
-            content_type: The body's media type (default for ``json``: ``application/json``).
+        The keyword arguments are those of [`SendOptions`][amili_async.endpoints.SendOptions].
 
         Raises:
+            ConfigurationError: An unknown query keyword or a missing path value (nothing sent).
             APIError: An error status (the family reads the body).
             TransportError: The connection failed or timed out, after retries.
         """
+        content = options.get("content")
+        content_type = options.get("content_type")
+        json = options.get("json")
         if json is not None:
             if content is not None:
                 raise errors.ConfigurationError("give json= or content=, not both")
             content, content_type = _JSON.encode(json), content_type or "application/json"
-        url = self._url(endpoint, path)
+        url = self._url(endpoint, options.get("path"))
+        query = options.get("query")
         if query:
-            url = url.with_query(_sansio.build_query(endpoint.query, query))  # type: ignore[arg-type]
+            url = url.with_query(_sansio.build_query(endpoint.query, query))
         request = Request(
             method=endpoint.method,
             url=url,
             family=endpoint.family,
             body=content,
             content_type=content_type,
-            idempotency_key=idempotency_key,
+            idempotency_key=options.get("idempotency_key"),
         )
-        return await self._transport.send(request, on_retry=on_retry)
+        return await self._transport.send(request, on_retry=options.get("on_retry"))
 
-    async def call(
-        self,
-        endpoint: Endpoint[T],
-        *,
-        path: Mapping[str, object] | None = None,
-        query: Mapping[str, object] | None = None,
-        json: object = None,
-        idempotency_key: str | None = None,
-        on_retry: RetryHook | None = None,
-        content: bytes | None = None,
-        content_type: str | None = None,
-    ) -> T:
+    async def call(self, endpoint: Endpoint[T], **options: Unpack[SendOptions]) -> T:
         """Like [`send`][amili_async.endpoints.RequestPath.send], then decode the body into
         ``endpoint.response``.
 
         Raises:
             DecodeError: The body is not the documented JSON; ``.path`` says where.
         """
-        raw = await self.send(
-            endpoint,
-            path=path,
-            query=query,
-            json=json,
-            idempotency_key=idempotency_key,
-            on_retry=on_retry,
-            content=content,
-            content_type=content_type,
-        )
+        raw = await self.send(endpoint, **options)
         return decode_response(raw, decoder_for(endpoint.response))
 
     def _url(self, endpoint: Endpoint[Any], values: Mapping[str, object] | None) -> URL:

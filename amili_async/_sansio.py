@@ -70,7 +70,7 @@ _STATUS_ERRORS: Mapping[int, type[errors.APIError]] = {
 # -- query strings -------------------------------------------------------------------------------
 
 
-def format_query_value(value: str | bool | int | datetime.date) -> str:
+def format_query_value(value: object) -> str:
     """The wire form of one query value: ``true``/``false``, ISO 8601 dates, text as is."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -81,7 +81,7 @@ def format_query_value(value: str | bool | int | datetime.date) -> str:
     return str(value)
 
 
-def build_query(names: Mapping[str, str], values: Mapping[str, QueryValue]) -> dict[str, str]:
+def build_query(names: Mapping[str, str], values: Mapping[str, object]) -> dict[str, str]:
     """The query string for ``values`` (SDK keywords), under their wire ``names``; ``None`` is left
     out, so only what the caller gave is sent."""
     unknown = values.keys() - names.keys()

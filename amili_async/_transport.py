@@ -187,7 +187,8 @@ class Cooldown:
 
 @dataclasses.dataclass(kw_only=True)
 class Transport:
-    """Sends requests for one client over its session. Knows no API prefix: URLs come whole."""
+    """Sends requests for one client over its session. Knows no API prefix: URLs come whole.
+    Its only state besides the configuration is the client's 429 cool-down."""
 
     session: aiohttp.ClientSession
     auth: Auth
@@ -204,21 +205,15 @@ class Transport:
         self.cooldown = Cooldown(max_wait=self.retry.max_retry_after)
         self._no_retry = self.retry.without_retries()
 
-    async def send(
-        self,
-        request: Request,
-        *,
-        retry: RetryPolicy | None = None,
-        on_retry: RetryHook | None = None,
-    ) -> RawResponse:
+    async def send(self, request: Request, *, on_retry: RetryHook | None = None) -> RawResponse:
         """Send one logical request, retried as the policy allows, and return its 2xx response.
 
         A method that is not idempotent is retried only when it carries an idempotency key (sent
         in the family's header, the same on every attempt).
         """
-        policy = retry or self.retry
+        policy = self.retry
         if request.method not in _IDEMPOTENT_METHODS and request.idempotency_key is None:
-            policy = self._no_retry if retry is None else retry.without_retries()
+            policy = self._no_retry
         label = f"call {next(_call_numbers)}"
         headers = self._headers(request)
         await self.cooldown.wait(policy.sleep)

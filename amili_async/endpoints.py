@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._request import Endpoint, RequestPath, decoder_for
+from ._request import Endpoint, RequestPath, SendOptions, decoder_for
 from ._sansio import BATCH_PARAM_NAMES, COLLECTION, LEGACY, ApiFamily
 from .models import Batch
 from .models.polling import SettlementPage
@@ -30,6 +30,7 @@ __all__ = [
     "ApiFamily",
     "Endpoint",
     "RequestPath",
+    "SendOptions",
     "decoder_for",
 ]
 

@@ -33,6 +33,7 @@ from amili_async import (
     decode_batch,
 )
 from amili_async.models.base import CamelModel, LegacyModel, Model
+from amili_async.models.enums import MAX_PSEUDO_MEMBERS, _pseudo_members
 from amili_async.models.polling import CreditorCursor, SettlementPage
 
 SEED = (pathlib.Path(__file__).parent / "data" / "seed_batch.json").read_bytes()
@@ -371,3 +372,37 @@ def test_a_batch_repr_summarises_instead_of_dumping() -> None:
     assert (
         repr(decode_batch(b"{}")) == "Batch(batch_id=None, creditors=0 [], cases=0, settlements=0)"
     )
+
+
+def test_unlisted_enum_values_are_built_once_and_the_cache_is_bounded() -> None:
+    body = b'{"settlement": [{"collectionType": "LEGAL"}, {"collectionType": "LEGAL"}]}'
+    first, second = decode_batch(body).settlements
+    assert first.collection_type is second.collection_type  # one pseudo-member, reused
+    assert first.collection_type == "LEGAL" and not first.collection_type.is_known
+    for n in range(MAX_PSEUDO_MEMBERS + 50):
+        assert InvoiceStatus(f"S{n}") == f"S{n}"
+    assert len(_pseudo_members[InvoiceStatus]) == MAX_PSEUDO_MEMBERS
+    assert InvoiceStatus("S0") is InvoiceStatus("S0")  # cached before the bound
+    late = f"S{MAX_PSEUDO_MEMBERS + 10}"
+    assert InvoiceStatus(late) == late and InvoiceStatus(late) is not InvoiceStatus(late)
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (b'{"case": [{}, {"paidsum": "NaN"}]}', "$.case[1]"),
+        (b'{"case": [{"paymentDetails": {"paymentValue": "Infinity"}}]}', "$.case[0]"),
+        (b'{"settlement": [{"paymentAmount": "-inf"}]}', "$.settlement[0]"),
+        (b'{"settlement": [{"principalDistribution": {"creditor": "sNaN"}}]}', "$.settlement[0]"),
+        (b'{"settlement": [{"vat": "nan"}]}', "$.settlement[0]"),
+    ],
+)
+def test_nan_or_infinite_money_is_a_decode_error(body: bytes, path: str) -> None:
+    with pytest.raises(DecodeError, match="finite") as info:
+        decode_batch(body)
+    assert info.value.path == path
+
+
+def test_huge_but_finite_money_stays_exact() -> None:
+    (case,) = decode_batch(b'{"case": [{"paidsum": 1e5000, "remainingsum": "12.50"}]}').cases
+    assert case.paid_sum == Decimal("1e5000") and case.remaining_sum == Decimal("12.50")

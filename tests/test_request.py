@@ -289,3 +289,28 @@ def test_families_are_data() -> None:
     assert (LEGACY.prefix, LEGACY.idempotency_header) == ("webapi/api", None)
     assert (COLLECTION.prefix, COLLECTION.idempotency_header) == ("collection/v1", "IdempotencyKey")
     assert "Endpoint(GET webapi/api/Batch" in repr(BATCH)
+
+
+async def test_a_calls_own_retry_hook_runs_after_the_clients(
+    serve: Serve, fake_sleep: FakeSleep
+) -> None:
+    answers = iter([503, 502])
+
+    async def flaky(request: web.Request) -> web.Response:
+        status = next(answers, 200)
+        return await _seed(request) if status == 200 else web.Response(status=status)
+
+    url, _ = await serve({"GET /webapi/api/Batch": flaky})
+    heard: list[tuple[str, int, int | None]] = []
+    async with AmiliClient(
+        base_url=url,
+        token=TOKEN,
+        retry=RetryPolicy(sleep=fake_sleep),
+        on_retry=lambda attempt, error, delay: heard.append(("client", attempt, error.status)),
+    ) as client:
+        await client.requester.call(
+            BATCH,
+            query={"creditor_id": "1"},
+            on_retry=lambda attempt, error, delay: heard.append(("call", attempt, error.status)),
+        )
+    assert heard == [("client", 1, 503), ("call", 1, 503), ("client", 2, 502), ("call", 2, 502)]

@@ -55,6 +55,15 @@ else:
     NullableList = _NullableListAlias()
 
 
+def require_finite(*amounts: decimal.Decimal | None) -> None:
+    """Refuse NaN and infinite amounts (a JSON string such as ``"NaN"`` decodes to one): they
+    poison every sum they enter. msgspec turns the ``ValueError`` into a ``DecodeError`` with the
+    JSON path of the struct."""
+    for amount in amounts:
+        if amount is not None and not amount.is_finite():
+            raise ValueError(f"an amount must be a finite number, not {amount}")
+
+
 def replace_null_lists(struct: msgspec.Struct, *names: str) -> None:
     """Turn the ``None`` a JSON ``null`` left in ``NullableList`` fields into ``[]``."""
     for name in names:
@@ -177,6 +186,22 @@ class Case(LegacyModel):
         # Inline rather than replace_null_lists(): this runs once per case, 100,000 times a batch.
         if self.history is None:
             msgspec.structs.force_setattr(self, "history", [])  # type: ignore[unreachable]
+        details = self.payment_details
+        require_finite(  # NaN or infinite money (a JSON string can carry one) is refused
+            self.original_sum,
+            self.paid_sum,
+            self.remaining_sum,
+            self.original_principal,
+            self.paid_principal,
+            self.remaining_principal,
+            self.original_fee,
+            self.paid_fee,
+            self.remaining_fee,
+            self.original_interest,
+            self.paid_interest,
+            self.remaining_interest,
+            None if details is None else details.payment_value,
+        )
 
 
 class Distribution(CamelModel):
@@ -235,6 +260,19 @@ class Settlement(CamelModel):
     settlement_number: int | None = None
     settlement_type: SettlementType | None = None
     vat: Money | None = None
+
+    def __post_init__(self) -> None:
+        parts = [
+            amount
+            for share in (
+                self.fee_distribution,
+                self.interest_distribution,
+                self.principal_distribution,
+            )
+            if share is not None
+            for amount in (share.collector, share.creditor)
+        ]
+        require_finite(self.payment_amount, self.exchange_rate, self.vat, *parts)
 
 
 class Batch(Model):

@@ -9,20 +9,35 @@ compares equal to that string, so code written against tomorrow's values works t
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 __all__ = ["CollectionType", "InvoiceStatus", "InvoiceType", "OpenEnum", "SettlementType"]
 
+# Pseudo-members kept per enum: a new value the day Amili adds one is decoded thousands of times
+# per batch, so it is built once; a server sending endless distinct values cannot grow memory.
+MAX_PSEUDO_MEMBERS: Final = 256
+_pseudo_members: dict[type[OpenEnum], dict[str, OpenEnum]] = {}
+
 
 class OpenEnum(enum.StrEnum):
-    """A ``StrEnum`` that accepts values it does not list (msgspec honours ``_missing_``)."""
+    """A ``StrEnum`` that accepts values it does not list (msgspec honours ``_missing_``).
+
+    The pseudo-member of an unlisted value is built once and reused (up to 256 values per enum;
+    past that each is built anew), so ``is`` works on them as on members.
+    """
 
     @classmethod
     def _missing_(cls, value: object) -> OpenEnum | None:
         if not isinstance(value, str):
             return None
-        pseudo = str.__new__(cls, value)
-        pseudo._name_ = value
-        pseudo._value_ = value
+        known = _pseudo_members.setdefault(cls, {})
+        pseudo = known.get(value)
+        if pseudo is None:
+            pseudo = str.__new__(cls, value)
+            pseudo._name_ = value
+            pseudo._value_ = value
+            if len(known) < MAX_PSEUDO_MEMBERS:
+                known[value] = pseudo
         return pseudo
 
     @property
