@@ -110,7 +110,12 @@ LIST_INVOICES = _endpoint(
     docs="GetInvoicesByOrganization",
 )
 GET_INVOICE = _endpoint("GET", "invoices/{invoice_id}", Envelope[Invoice], docs="GetInvoiceById")
-INVOICE_ACTION = _endpoint("POST", "invoices/{invoice_id}/{action}", None, docs="invoice actions")
+INVOICE_ACTION = _endpoint(
+    "POST",
+    "invoices/{invoice_id}/{action}",
+    type(None),
+    docs="PauseInvoice, ResumeInvoice, WithdrawInvoice",
+)
 CREATE_PAYMENTS = _endpoint("POST", "payments", Envelope[BatchRef], docs="CreatePayments")
 CREATE_CORRECTIONS = _endpoint("POST", "corrections", Envelope[BatchRef], docs="CreateCorrections")
 LIST_SETTLEMENTS = _endpoint(
@@ -145,7 +150,9 @@ LIST_CASES = _endpoint(
     },
     docs="GetCasesByOrganization",
 )
-CASE_ACTION = _endpoint("POST", "cases/{case_id}/{action}", None, docs="PauseCase, ...")
+CASE_ACTION = _endpoint(
+    "POST", "cases/{case_id}/{action}", type(None), docs="PauseCase, ResumeCase, WithdrawCase"
+)
 
 ENDPOINTS: Final = (
     GET_BATCH,
