@@ -20,7 +20,7 @@ import time
 
 import aiohttp
 
-from amili_async import AmiliClient, ClientCredentialsAuth, RetryPolicy
+from amili_async import AmiliClient, ClientCredentialsAuth
 from amili_async.collection import Envelope, Page, Settlement
 from amili_async.models.decoding import TypedDecoder
 from amili_async.sandbox.tokens import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
@@ -43,7 +43,9 @@ async def run(report: Report, settlements: int, repeat: int) -> None:
         token = await _token(session, url)
         auth = ClientCredentialsAuth(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, url + "/token")
         raw_cpu, sdk_cpu = [], []
-        async with AmiliClient(base_url=url, auth=auth, retry=RetryPolicy.none()) as client:
+        async with AmiliClient(
+            base_url=url, auth=auth
+        ) as client:  # default retries, as users run it
             for _ in range(repeat):  # interleaved, so drift hits both alike
                 raw_cpu.append(await _raw_walk(session, url, org_id, token, settlements))
                 sdk_cpu.append(await _sdk_walk(client, org_id, settlements))
