@@ -11,4 +11,4 @@ async def test_the_settlements_walk_benchmark_runs_and_fetches_one_token() -> No
     await collection.run(report, 1_500, repeat=1)
     token_target = next(t for t in report.targets if t.name.startswith("token requests"))
     assert token_target.value == 1
-    assert [t.name for t in report.targets][0].startswith("settlements.list walk")
+    assert report.targets[0].name.startswith("settlements.list walk")
