@@ -22,12 +22,13 @@ import aiohttp
 import msgspec
 
 from . import _sansio, errors
+from ._transport import default_user_agent
 from .auth import AuthContext, Secret
 from .retry import RetryPolicy
 
 __all__ = ["ClientCredentialsAuth"]
 
-logger = logging.getLogger("amili_async")
+logger = logging.getLogger("amili_async.auth")
 
 REFRESH_MARGIN: Final = 60.0
 """A token is replaced this many seconds before it expires..."""
@@ -56,7 +57,8 @@ _ERROR = msgspec.json.Decoder(_TokenError)
 @dataclasses.dataclass(frozen=True)
 class _Token:
     header: Secret  # "Bearer <token>"
-    renew_at: float  # on the auth's clock
+    renew_at: float  # on the auth's clock: when to fetch the next one
+    expires_at: float  # on the auth's clock: when the server stops taking it
 
 
 class ClientCredentialsAuth:
@@ -74,7 +76,8 @@ class ClientCredentialsAuth:
 
     * The token is reused until 60 s before it expires (by ``expires_in``, else ``expires_on``; a
       token that lives under two minutes until half its lifetime; one with neither until the API
-      rejects it).
+      rejects it). When getting the next one fails, the current token is used until it really
+      expires (the failure is logged as a warning).
     * Concurrent calls that need a token wait on one token request.
     * After a 401, [`refresh`][amili_async.ClientCredentialsAuth.refresh] drops the rejected token
       and fetches one new token, shared by every call rejected with that same token.
@@ -116,6 +119,7 @@ class ClientCredentialsAuth:
         self._retry = retry or RetryPolicy()
         self._timeout = _DEFAULT_TIMEOUT
         self._ssl: ssl.SSLContext | bool = True
+        self._user_agent = default_user_agent()
         self._clock = clock
         self._token: _Token | None = None
         self._pending: asyncio.Future[_Token] | None = None
@@ -141,13 +145,20 @@ class ClientCredentialsAuth:
         self._retry = context.retry.without_retries()
         self._timeout = context.timeout
         self._ssl = context.ssl
+        self._user_agent = context.user_agent
 
     async def authorization(self) -> str:
         """``Bearer <token>``, fetching a token first when there is none or it is about to
         expire."""
         token = self._token
         if token is None or self._clock() >= token.renew_at:
-            token = await self._shared_fetch()
+            try:
+                token = await self._shared_fetch()
+            except errors.AmiliError as failure:
+                if token is None or self._clock() >= token.expires_at:
+                    raise
+                # The margin before expiry is there for this: keep working on the current token.
+                logger.warning("OAuth2 token renewal failed, using the current token: %s", failure)
         return token.header.reveal()
 
     async def refresh(self, rejected: str) -> bool:
@@ -185,8 +196,11 @@ class ClientCredentialsAuth:
     async def _fetch(self) -> _Token:
         started = self._clock()
         answer = await self._retry.run(self._request_token, label="token request")
+        lifetime = _lifetime(answer)
         token = self._token = _Token(
-            Secret(f"Bearer {answer.access_token}"), started + _reuse_for(answer)
+            Secret(f"Bearer {answer.access_token}"),
+            renew_at=started + _reuse_for(lifetime),
+            expires_at=started + lifetime,
         )
         logger.debug("fetched an OAuth2 token for client %s", self.client_id)
         return token
@@ -215,7 +229,7 @@ class ClientCredentialsAuth:
             ) from exc
 
     async def _post(self, session: aiohttp.ClientSession, form: dict[str, str]) -> _TokenAnswer:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         async with session.post(
             self.token_url, data=form, headers=headers, timeout=self._timeout, ssl=self._ssl
         ) as resp:
@@ -273,14 +287,20 @@ def _seconds(value: Any) -> float | None:
         return None
 
 
-def _reuse_for(answer: _TokenAnswer) -> float:
-    """Seconds to reuse a token from when it was asked for."""
+def _lifetime(answer: _TokenAnswer) -> float:
+    """Seconds a token lives from when it was asked for: ``expires_in``, else ``expires_on``
+    (unix time), else until the API rejects it."""
     lifetime = _seconds(answer.expires_in)
     if lifetime is None:
         expires_on = _seconds(answer.expires_on)
         if expires_on is None:
-            return float("inf")  # no expiry given: until the API rejects it
+            return float("inf")
         lifetime = expires_on - time.time()
+    return max(0.0, lifetime)
+
+
+def _reuse_for(lifetime: float) -> float:
+    """Seconds to reuse a token that lives ``lifetime`` seconds."""
     if lifetime < 2 * REFRESH_MARGIN:
         return max(0.0, lifetime * _MIN_LIFETIME_SHARE)
     return lifetime - REFRESH_MARGIN

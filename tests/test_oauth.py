@@ -258,3 +258,22 @@ def test_the_client_builds_client_credentials_from_arguments_and_environment(
     monkeypatch.delenv("AMILI_TOKEN_URL")
     with pytest.raises(ConfigurationError, match="token_url"):
         AmiliClient("https://api.example")
+
+
+async def test_a_failed_renewal_keeps_the_current_token_until_it_really_expires(
+    sandbox: SandboxServer,
+    session: aiohttp.ClientSession,
+    fake_sleep: FakeSleep,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    auth = make_auth(sandbox, session, clock, fake_sleep)
+    header = await auth.authorization()
+    clock.now += 3600 - 30  # past the renewal point, not yet expired
+    sandbox.faults.script("token", *[Fault.E503] * 4)
+    assert await auth.authorization() == header
+    assert "renewal failed" in caplog.text
+    clock.now += 30  # expired: the failure now reaches the caller
+    sandbox.faults.script("token", *[Fault.E503] * 4)
+    with pytest.raises(ServerError):
+        await auth.authorization()

@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
+import msgspec
+
 from .. import errors
 from .._request import Endpoint
 from .._sansio import COLLECTION
@@ -188,6 +190,9 @@ class _Resource:
         query: dict[str, Any],
         page_token: str | None,
     ) -> AsyncPaginator[T]:
+        page_size = query.get("page_size")
+        if page_size is not None and (isinstance(page_size, bool) or page_size < 1):
+            raise errors.ConfigurationError(f"page_size must be at least 1, got {page_size!r}")
         path = {"org_id": str(org_id)}
         given = {name: _wire_value(value) for name, value in query.items() if value is not None}
 
@@ -207,6 +212,10 @@ class _Resource:
         items: Iterable[Any],
         idempotency_key: str | None,
     ) -> BatchRef:
+        if isinstance(items, Mapping | msgspec.Struct | str | bytes):
+            raise errors.ConfigurationError(
+                f"{field} must be a list of items, got one {type(items).__name__}"
+            )
         listed = list(items)
         if not listed:
             raise errors.ConfigurationError(f"nothing to create: {field} is empty")

@@ -359,6 +359,10 @@ async def test_every_create_sends_a_fresh_uuid_key_when_none_is_given(
     assert all(uuid.UUID(str(key)).version == 4 for key in keys)
     with pytest.raises(ConfigurationError):
         await client.collection.invoices.create(org, [])
+    with pytest.raises(ConfigurationError, match="a list"):
+        await client.collection.invoices.create(org, invoice("INV-X"))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="page_size"):
+        client.collection.cases.list(org, page_size=0)
 
 
 # -- actions ------------------------------------------------------------------------------------
