@@ -640,3 +640,35 @@ async def test_a_failing_token_endpoint_is_retried_by_the_call_that_needs_the_to
     with pytest.raises(ServerError):
         await client.collection.cases.list(org).to_list()
     assert token_requests(sandbox) == 3 + 4  # one per attempt of the call (4 by default)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, "BadRequestError"),
+        (401, "AuthenticationError"),
+        (403, "PermissionDeniedError"),
+        (404, "NotFoundError"),
+        (409, "ConflictError"),
+        (422, "UnprocessableEntityError"),
+        (423, "LockedError"),
+        (429, "RateLimitError"),
+        (500, "ServerError"),
+        (503, "ServerError"),
+    ],
+)
+async def test_collection_error_statuses_map_to_the_error_tree_with_a_readable_message(
+    serve: Serve, status: int, error: str
+) -> None:
+    body = {"title": "Refused", "detail": f"because {status}", "traceId": "t-1"}
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response(body, status=status)
+
+    url, _ = await serve({"GET /collection/v1/orgs/{org}/invoices/{id}": refuse})
+    async with AmiliClient(url, token="t", retry=RetryPolicy.none()) as client:
+        with pytest.raises(AmiliError) as caught:
+            await client.collection.invoices.get("o", "i")
+    assert type(caught.value).__name__ == error
+    assert f"because {status}" in str(caught.value)
+    assert "t-1" in caught.value.body  # type: ignore[attr-defined]
