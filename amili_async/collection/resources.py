@@ -204,29 +204,6 @@ class _Resource:
 
         return AsyncPaginator(fetch_page, page_token=page_token)
 
-    async def _create(
-        self,
-        endpoint: Endpoint[Envelope[BatchRef]],
-        org_id: OrgId,
-        field: str,
-        items: Iterable[Any],
-        idempotency_key: str | None,
-    ) -> BatchRef:
-        if isinstance(items, Mapping | msgspec.Struct | str | bytes):
-            raise errors.ConfigurationError(
-                f"{field} must be a list of items, got one {type(items).__name__}"
-            )
-        listed = list(items)
-        if not listed:
-            raise errors.ConfigurationError(f"nothing to create: {field} is empty")
-        envelope = await self._requester().call(
-            endpoint,
-            path={"org_id": str(org_id)},
-            json={field: listed},
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
-        )
-        return envelope.data
-
     async def _act(self, endpoint: Endpoint[Any], path: Mapping[str, object]) -> None:
         await self._requester().send(endpoint, path=path)
 
@@ -322,7 +299,23 @@ class _Creates(_Resource):
     async def _create_batch(
         self, org_id: OrgId, items: Iterable[Any], idempotency_key: str | None
     ) -> BatchRef:
-        return await self._create(self._endpoint, org_id, self._field, items, idempotency_key)
+        """POST the items under their field; the key (given or a new UUID4) makes it safe to
+        retry, so the request layer retries it like a GET."""
+        field = self._field
+        if isinstance(items, Mapping | msgspec.Struct | str | bytes):
+            raise errors.ConfigurationError(
+                f"{field} must be a list of items, got one {type(items).__name__}"
+            )
+        listed = list(items)
+        if not listed:
+            raise errors.ConfigurationError(f"nothing to create: {field} is empty")
+        envelope = await self._requester().call(
+            self._endpoint,
+            path={"org_id": str(org_id)},
+            json={field: listed},
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
+        )
+        return envelope.data
 
     async def _create_and_wait(
         self,
