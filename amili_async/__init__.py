@@ -62,6 +62,7 @@ from .models import (
     SettlementType,
     decode_batch,
 )
+from .oauth import ClientCredentialsAuth
 from .polling import (
     CheckpointStore,
     ClaimingStore,
@@ -101,6 +102,7 @@ __all__ = [
     "CheckpointStore",
     "ClaimingStore",
     "ClientClosedError",
+    "ClientCredentialsAuth",
     "CollectionType",
     "ConfigurationError",
     "ConflictError",

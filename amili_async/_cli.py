@@ -86,6 +86,11 @@ async def _serve_sandbox(args: argparse.Namespace) -> int:
             f"  try: curl -H 'Authorization: Bearer {server.token}' "
             f"'{server.url}/webapi/api/Batch?creditorid={first}'"
         )
+        print(
+            f"  OAuth2 (Collection API): client_id {server.client_id}  client_secret "
+            f"{server.client_secret}  token_url {server.token_url}"
+        )
+        print(f"  organisations (Collection API): {', '.join(server.organization_ids[:2])}, ...")
         print("Ctrl-C to stop.", flush=True)
         await _until_stopped()
     return 0

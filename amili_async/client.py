@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import ssl
 from collections.abc import Iterable, Mapping
@@ -26,9 +27,11 @@ from .auth import (
     TokenProvider,
     TokenProviderAuth,
 )
+from .collection.resources import Collection
 from .fanout import BATCH_OPTION_NAMES, BatchFanOut, CreditorBatch
 from .models import Batch
 from .models.documents import BatchDocument, BatchResult, batch_document_json
+from .oauth import ClientCredentialsAuth
 from .params import BatchOptions, BatchQuery
 from .polling.poller import PollerOptions, SettlementPoller
 from .retry import RetryHook, RetryPolicy
@@ -70,6 +73,14 @@ class AmiliClient(AsyncClosing):
         password: See ``username``.
         token_provider: An async callable returning a bearer token. It is called on first use and
             once more after a 401; a second 401 raises :class:`~amili_async.AuthenticationError`.
+        client_id: With ``client_secret`` and ``token_url``: OAuth2 client credentials (the
+            Collection API's scheme, accepted by the legacy API too), as
+            [`ClientCredentialsAuth`][amili_async.ClientCredentialsAuth]. Each of the three
+            defaults to ``AMILI_CLIENT_ID`` / ``AMILI_CLIENT_SECRET`` / ``AMILI_TOKEN_URL``; they
+            are used when one of them is passed, or when no other credentials are given and
+            ``AMILI_CLIENT_ID`` is set.
+        client_secret: See ``client_id``.
+        token_url: See ``client_id``.
         auth: Any :class:`~amili_async.auth.Auth` object, instead of the options above.
         session: An :class:`aiohttp.ClientSession` to use instead of creating one. The caller owns
             it: the client never closes it.
@@ -100,6 +111,9 @@ class AmiliClient(AsyncClosing):
         username: str | None = None,
         password: str | None = None,
         token_provider: TokenProvider | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str | None = None,
         auth: Auth | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
@@ -114,7 +128,10 @@ class AmiliClient(AsyncClosing):
         on_retry: RetryHook | None = None,
     ) -> None:
         self.base_url = _base_url(base_url or os.environ.get("AMILI_BASE_URL"))
-        self.auth = _auth(auth, token, username, password, token_provider)
+        oauth = _client_credentials(client_id, client_secret, token_url)
+        self.auth = oauth or _auth(auth, token, username, password, token_provider)
+        if oauth and any((auth, token, username, password, token_provider)):
+            raise errors.ConfigurationError("give client credentials or another auth, not both")
         self.retry = retry or RetryPolicy()
         self.max_connections = max_connections
         self._session = session
@@ -158,6 +175,13 @@ class AmiliClient(AsyncClosing):
             session.detach()  # its loop is gone or elsewhere: nothing to await there
             return
         await session.close()
+
+    @functools.cached_property
+    def collection(self) -> Collection:
+        """The Collection API (``{base_url}/collection/v1/``): ``batches``, ``invoices``,
+        ``payments``, ``corrections``, ``settlements``, ``cases``. See the
+        [Collection API guide](../guides/collection.md)."""
+        return Collection(lambda: self.requester)
 
     @property
     def requester(self) -> RequestPath:
@@ -512,13 +536,35 @@ def _auth(
     token = token or os.environ.get("AMILI_TOKEN")
     if token:
         return BearerAuth(token)
+    oauth = _client_credentials(os.environ.get("AMILI_CLIENT_ID"), None, None)
+    if oauth is not None:
+        return oauth
     env_user, env_password = os.environ.get("AMILI_USERNAME"), os.environ.get("AMILI_PASSWORD")
     if env_user or env_password:
         return _basic(env_user, env_password)
     raise errors.ConfigurationError(
         "no credentials: pass token=... (or set AMILI_TOKEN), username=/password=, "
-        "token_provider= or auth="
+        "client_id=/client_secret=/token_url= (or AMILI_CLIENT_ID, ...), token_provider= or auth="
     )
+
+
+def _client_credentials(
+    client_id: str | None, client_secret: str | None, token_url: str | None
+) -> ClientCredentialsAuth | None:
+    """OAuth2 client credentials when any of the three is given, each falling back to its
+    environment variable; ``None`` when none is given."""
+    if not (client_id or client_secret or token_url):
+        return None
+    env = os.environ.get
+    client_id = client_id or env("AMILI_CLIENT_ID")
+    client_secret = client_secret or env("AMILI_CLIENT_SECRET")
+    token_url = token_url or env("AMILI_TOKEN_URL")
+    if not (client_id and client_secret and token_url):
+        raise errors.ConfigurationError(
+            "client credentials need client_id, client_secret and token_url (or AMILI_CLIENT_ID, "
+            "AMILI_CLIENT_SECRET, AMILI_TOKEN_URL)"
+        )
+    return ClientCredentialsAuth(client_id, client_secret, token_url)
 
 
 def _basic(username: str | None, password: str | None) -> BasicAuth:

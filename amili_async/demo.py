@@ -7,6 +7,8 @@
    count and amount match exactly;
 5. meanwhile a webhook receiver takes the sandbox's (repeated) deliveries: every settlement paid
    during the demo must arrive once by webhook and also by polling.
+6. create invoices through the Collection API (OAuth2), wait for their batch, and find them in the
+   legacy batch with the same amounts (``demo_collection``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TextIO
 
 from . import AmiliClient, FileCheckpointStore, RetryPolicy, SettlementPoller
 from ._demo_webhooks import DemoWebhooks
+from .demo_collection import run_collection_demo
 from .sandbox import Fault, FaultPlan, SandboxServer
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -69,9 +72,11 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool:
             await _fan_out(client, sandbox.creditor_ids, options, out)
             received = await _poll(client, sandbox, options, out)
             await sandbox.webhooks.join()
+        collected = await run_collection_demo(sandbox, retry, out)  # faults still on
         faults.rate = 0.0
         polled = {i for tally in received.values() for i in tally.ids}
-        return _reconcile(sandbox, received, out, also_ok=webhooks.reconcile(polled, out))
+        ok = _reconcile(sandbox, received, out, also_ok=webhooks.reconcile(polled, out))
+        return ok and collected
 
 
 async def _fan_out(

@@ -68,7 +68,10 @@ class InvoiceType(OpenEnum):
 
 
 class InvoiceStatus(OpenEnum):
-    """Settlement invoice ``status``."""
+    """An invoice's ``status`` (settlement invoices and the Collection API's invoices; ``PAUSED``
+    and ``WITHDRAWN`` are assumed)."""
 
     OPEN = "OPEN"
     CLOSED = "CLOSED"
+    PAUSED = "PAUSED"
+    WITHDRAWN = "WITHDRAWN"

@@ -16,9 +16,17 @@ import enum
 import random
 from collections.abc import Iterable
 
+from .collection import ROUTES as COLLECTION_ROUTES
+
 __all__ = ["ALL_FAULTS", "ROUTES", "Fault", "FaultPlan"]
 
-ROUTES = ("batch", "batch_post", "ping", "attachment")
+ROUTES = (
+    "batch",
+    "batch_post",
+    "ping",
+    "attachment",
+    *COLLECTION_ROUTES,  # ``token`` and ``collection_<resource>[_post]``
+)
 
 
 class Fault(enum.StrEnum):
@@ -51,7 +59,8 @@ class FaultPlan:
         rate: The chance that a request gets a random fault (0 = never).
         kinds: The faults random draws choose from.
         routes: The routes random faults apply to (``batch``, ``batch_post``, ``ping``,
-            ``attachment``); scripted faults name their route.
+            ``attachment``, ``token``, ``collection_invoices``, ``collection_invoices_post``,
+            ...: see ``ROUTES``); scripted faults name their route.
         seed: Seeds the random draws.
         retry_after: Seconds sent in ``Retry-After`` with 429 and 503.
         slow_seconds: The delay of ``slow``.

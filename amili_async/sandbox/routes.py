@@ -23,8 +23,10 @@ from typing import Any, Final
 from aiohttp import web
 
 from .attachments import stream_generated
+from .collection import CollectionApi, route_name
 from .faults import Fault, FaultPlan
 from .state import SandboxState, UnknownCursorError
+from .tokens import TOKEN_PATH
 
 __all__ = ["DEFAULT_REQUEST_LOG_SIZE", "RequestRecord", "SandboxApp"]
 
@@ -97,6 +99,7 @@ class SandboxApp:
     request_log_size: int = DEFAULT_REQUEST_LOG_SIZE
     requests: collections.deque[RequestRecord] = dataclasses.field(init=False)
     request_count: int = 0
+    collection: CollectionApi | None = None  # the Collection API and its token endpoint
     in_flight: int = 0
     max_in_flight: int = 0
     _request_ids: itertools.count[int] = dataclasses.field(
@@ -116,6 +119,8 @@ class SandboxApp:
         app.router.add_get("/webapi/api/Attachment", self.get_attachment)
         app.router.add_get("/webapi/api/Attachment/{id}", self.get_attachment)
         app.router.add_post("/webapi/api/Attachment", self.post_attachment)
+        if self.collection is not None:
+            self.collection.add_routes(app.router)
         return app
 
     # -- middlewares ----------------------------------------------------------------------------
@@ -183,6 +188,8 @@ class SandboxApp:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == TOKEN_PATH:  # authenticated by its form
+            return await handler(request)
         if not self._authorized(request.headers.get("Authorization", "")):
             response = _error(401, "missing or invalid credentials", request)
             response.headers["WWW-Authenticate"] = (
@@ -200,7 +207,8 @@ class SandboxApp:
             return False
         scheme, _, value = credentials.partition(b" ")
         if scheme.lower() == b"bearer":
-            return hmac.compare_digest(value, self.token.encode())
+            oauth = self.collection is not None and self.collection.tokens.accepts(value.decode())
+            return oauth or hmac.compare_digest(value, self.token.encode())
         if scheme.lower() == b"basic":
             try:
                 decoded = base64.b64decode(value, validate=True)
@@ -271,6 +279,8 @@ class SandboxApp:
 
 
 def _route_name(request: web.Request) -> str | None:
+    if not request.path.startswith("/webapi/"):
+        return route_name(request)  # the Collection API's and the token endpoint's
     resource = request.path.rstrip("/").split("/")
     if len(resource) < 4 or resource[1:3] != ["webapi", "api"]:
         return None

@@ -12,9 +12,12 @@ from typing import Any, Self
 from aiohttp import web
 
 from .._lifecycle import AsyncClosing
+from .collection import CollectionApi
+from .collection_state import CollectionState
 from .faults import FaultPlan
 from .routes import DEFAULT_REQUEST_LOG_SIZE, RequestRecord, SandboxApp
 from .state import SandboxState
+from .tokens import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, TOKEN_PATH, TokenIssuer
 from .webhooks import WebhookDispatcher, WebhookEndpoint
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TOKEN", "DEFAULT_USERNAME", "SandboxServer"]
@@ -46,6 +49,10 @@ class SandboxServer(AsyncClosing):
         host: The address to bind: keep it on loopback.
         port: The port (0: any free one).
         state: A prepared :class:`SandboxState` instead of generating one.
+        client_id: The OAuth2 client id the token endpoint (``token_url``) accepts.
+        client_secret: The OAuth2 client secret it accepts.
+        token_ttl: Seconds an OAuth2 token lives (``expires_in``).
+        batch_delay: Seconds a Collection API batch stays ``QUEUED`` before it is processed.
         request_log_size: How many of the latest requests ``.requests`` keeps (0: none), so that
             a sandbox serving for days stays bounded; ``.request_count`` counts them all.
 
@@ -70,6 +77,10 @@ class SandboxServer(AsyncClosing):
         port: int = 0,
         state: SandboxState | None = None,
         request_log_size: int = DEFAULT_REQUEST_LOG_SIZE,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        token_ttl: float = 3600.0,
+        batch_delay: float = 0.2,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -85,12 +96,17 @@ class SandboxServer(AsyncClosing):
             latency=latency,
             page_size=page_size,
             request_log_size=request_log_size,
+            collection=CollectionApi(
+                CollectionState(self.state, batch_delay=batch_delay),
+                TokenIssuer(client_id, client_secret, token_ttl),
+            ),
         )
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
         self._payouts: asyncio.Task[None] | None = None
         self.webhooks = WebhookDispatcher(self.state, seed=seed)
+        self.collection.state.on_batch_completed = self.webhooks.batch_completed
         self.url = ""
 
     def __repr__(self) -> str:
@@ -120,6 +136,7 @@ class SandboxServer(AsyncClosing):
         """Stop payouts and the server. Closing twice is harmless."""
         await self.stop_payouts_and_wait()
         await self.webhooks.close()
+        self.collection.state.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -143,6 +160,46 @@ class SandboxServer(AsyncClosing):
     def password(self) -> str:
         """The HTTP Basic password the sandbox accepts."""
         return self._app.password
+
+    @property
+    def collection(self) -> CollectionApi:
+        """The Collection API: its state (``.state``), token issuer (``.tokens``) and page
+        sizes (``.default_page_size``, ``.max_page_size``)."""
+        assert self._app.collection is not None  # always set by __init__
+        return self._app.collection
+
+    @property
+    def client_id(self) -> str:
+        """The OAuth2 client id the sandbox accepts."""
+        return self.collection.tokens.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The OAuth2 client secret the sandbox accepts."""
+        return self.collection.tokens.client_secret
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth2 token endpoint (``{url}/token``)."""
+        return self.url + TOKEN_PATH
+
+    def revoke_tokens(self) -> None:
+        """Reject every OAuth2 token issued so far (the next call with one gets a 401)."""
+        self.collection.tokens.revoke_all()
+
+    @property
+    def batch_delay(self) -> float:
+        """Seconds a new Collection API batch stays ``QUEUED``; changeable live."""
+        return self.collection.state.batch_delay
+
+    @batch_delay.setter
+    def batch_delay(self, seconds: float) -> None:
+        self.collection.state.batch_delay = seconds
+
+    @property
+    def organization_ids(self) -> list[str]:
+        """The Collection API's organisation ids, one per creditor, in creditor order."""
+        return [self.collection.state.organization_id(c) for c in self.creditor_ids]
 
     @property
     def faults(self) -> FaultPlan:

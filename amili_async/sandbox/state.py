@@ -481,6 +481,30 @@ class SandboxState:
         self._notify("case", data, case)
         return "REGISTERED"
 
+    # -- for the Collection API (sandbox/collection_state.py) ----------------------------------
+
+    def creditor_record(self, creditor_id: str) -> Json:
+        """The creditor's own record, private keys included (``_organization_id``).
+
+        Raises:
+            UnknownCreditorError: no such creditor.
+        """
+        return self._creditor(creditor_id).record
+
+    def cases(self, creditor_id: str) -> list[Json]:
+        """The creditor's cases, in registration order (the state's own list: read only).
+
+        Raises:
+            UnknownCreditorError: no such creditor.
+        """
+        return self._creditor(creditor_id).cases
+
+    def update_case(self, creditor_id: str, case: Json, fields: Json) -> None:
+        """Change fields of one of the creditor's cases (what ``GET Batch`` shows changes too)."""
+        data = self._creditor(creditor_id)
+        case.update(fields)
+        data.case_json.clear()
+
     # -- attachments ------------------------------------------------------------------------
 
     def attachment(self, attachment_id: str) -> tuple[bytes, str] | None:
