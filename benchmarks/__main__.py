@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only decode,memory,end_to_end,fanout,poller]``."""
+"""``python -m benchmarks [--quick] [--only decode,memory,end_to_end,fanout,poller,collection,postgres]``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import time
 import aiohttp
 import msgspec
 
-from . import decode, end_to_end, fanout, memory, poller
+from . import collection, decode, end_to_end, fanout, memory, poller, postgres
 from ._report import Report
 
-SECTIONS = ("decode", "memory", "end_to_end", "fanout", "poller")
+SECTIONS = ("decode", "memory", "end_to_end", "fanout", "poller", "collection", "postgres")
 
 
 def main() -> int:
@@ -45,6 +45,10 @@ def main() -> int:
         asyncio.run(
             poller.run(report, 10_000 if quick else 100_000, 500 if quick else 2_000, 3_000)
         )
+    if "collection" in only:
+        asyncio.run(collection.run(report, 10_000 if quick else 100_000, repeat=3 if quick else 5))
+    if "postgres" in only:
+        asyncio.run(postgres.run(report, quick))
     ok = report.summary()
     print(f"(ran in {time.perf_counter() - started:.0f} s{'; --quick sizes' if quick else ''})")
     return 0 if ok else 1
