@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import errors
-from .polling.stores import _fsync_directory
+from ._blocking import fsync_directory
 
 __all__ = ["write_atomically"]
 
@@ -53,7 +53,7 @@ async def write_atomically(
         if isinstance(exc, OSError):
             raise errors.AmiliError(f"cannot write {destination}: {exc}") from exc
         raise
-    await loop.run_in_executor(None, _fsync_directory, destination.parent)
+    await loop.run_in_executor(None, fsync_directory, destination.parent)
     return size
 
 

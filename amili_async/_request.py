@@ -27,7 +27,7 @@ import msgspec
 from yarl import URL
 
 from . import _sansio, errors
-from ._transport import RawResponse, Request, Transport, decode_response
+from ._transport import BodySink, RawResponse, Request, Transport, decode_response
 from .models.decoding import TypedDecoder
 from .retry import RetryHook
 
@@ -128,6 +128,10 @@ class SendOptions(TypedDict, total=False):
             client's own hook: the documented way to count retries.
         content: A body already encoded (instead of ``json``).
         content_type: The body's media type (default for ``json``: ``application/json``).
+        sink: Where a 2xx body goes instead of memory: an async callable taking the body's
+            chunks and the number of bytes to expect (``None`` when unknown); the returned
+            [`RawResponse`][amili_async.RawResponse] then has an empty body. Error bodies are
+            read as usual. Each retried attempt calls it afresh.
     """
 
     path: Mapping[str, object] | None
@@ -137,6 +141,7 @@ class SendOptions(TypedDict, total=False):
     on_retry: RetryHook | None
     content: bytes | None
     content_type: str | None
+    sink: BodySink | None
 
 
 class RequestPath:
@@ -183,6 +188,7 @@ class RequestPath:
             body=content,
             content_type=content_type,
             idempotency_key=options.get("idempotency_key"),
+            sink=options.get("sink"),
         )
         return await self._transport.send(request, on_retry=options.get("on_retry"))
 

@@ -20,7 +20,7 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import Final, TypeVar
 
 import aiohttp
@@ -33,6 +33,7 @@ from .auth import Auth, Secret
 from .retry import RetryHook, RetryPolicy
 
 __all__ = [
+    "BodySink",
     "Cooldown",
     "RawResponse",
     "Request",
@@ -113,6 +114,11 @@ def decode_response(raw: RawResponse, decoder: Callable[[bytes], T]) -> T:
         raise
 
 
+BodySink = Callable[[AsyncIterable[bytes], int | None], Awaitable[object]]
+"""Where a 2xx body goes instead of memory: called with the body's chunks and the number of bytes
+to expect (``None`` when unknown), e.g. to stream a download to a file."""
+
+
 @dataclasses.dataclass(kw_only=True, slots=True)  # not frozen: a frozen __init__ costs µs
 class Request:
     """One logical request, as the request path hands it to the transport (``url`` whole, query
@@ -124,6 +130,7 @@ class Request:
     body: bytes | None = None
     content_type: str | None = None
     idempotency_key: str | None = None
+    sink: BodySink | None = None
 
 
 async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -144,6 +151,11 @@ async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
             raise _too_large(resp, limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _plain_length(resp: aiohttp.ClientResponse) -> int | None:
+    """The number of bytes to expect, when ``Content-Length`` counts what will be read."""
+    return None if "Content-Encoding" in resp.headers else resp.content_length
 
 
 def _too_large(resp: aiohttp.ClientResponse, limit: int) -> errors.ResponseTooLargeError:
@@ -357,6 +369,9 @@ class Transport:
             )
             if redirect is not None:
                 raise redirect
+        if request.sink is not None and resp.status < 300:
+            await request.sink(resp.content.iter_any(), _plain_length(resp))
+            return RawResponse(resp.status, resp.headers, b"", method, resp.url)
         body = await read_capped(resp, self.max_response_bytes)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import os
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self, Unpack
 
@@ -14,7 +14,7 @@ import aiohttp
 from yarl import URL
 
 from . import _sansio, endpoints, errors
-from ._download import download
+from ._files import write_atomically
 from ._lifecycle import AsyncClosing
 from ._request import Endpoint, RequestPath
 from ._transport import RawResponse, Transport, default_user_agent
@@ -467,9 +467,16 @@ class AmiliClient(AsyncClosing):
             TransportError: The download broke off, after retries.
             AmiliError: ``path`` cannot be written.
         """
-        transport = self._ensure_transport()
+        destination = Path(path)
+        written = 0
+
+        async def to_file(chunks: AsyncIterable[bytes], expected_size: int | None) -> None:
+            nonlocal written
+            written = await write_atomically(destination, chunks, expected_size=expected_size)
+
         query = {"attachment_id": attachment_id}
-        return await download(transport, self.base_url, endpoints.ATTACHMENT, query, Path(path))
+        await self.requester.send(endpoints.ATTACHMENT, query=query, sink=to_file)
+        return written
 
     async def upload_attachment(
         self, content: bytes, *, content_type: str = "application/pdf"

@@ -14,7 +14,6 @@ creditor ids must be ``str`` ([`ConfigurationError`][amili_async.ConfigurationEr
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import datetime
 import errno
@@ -30,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .._blocking import BlockingWorker, fsync_directory
 from .._lifecycle import AsyncClosing
 from ..errors import CheckpointError, ConfigurationError
 
@@ -164,25 +164,6 @@ class MemoryCheckpointStore(AsyncClosing):
         return f"MemoryCheckpointStore({len(self._cursors)} cursors)"
 
 
-class _Worker:
-    """One dedicated thread for a store's blocking I/O: the event loop never blocks on a disk, and
-    no thread or connection is created per write."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=self._name)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def shutdown(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-
-
 # Who holds a store: written into its lock file so that a refused process can name the holder.
 
 
@@ -259,7 +240,7 @@ class FileCheckpointStore(AsyncClosing):
         self._lock_fd: int | None = None
         self._lock = asyncio.Lock()
         self._opening = asyncio.Lock()
-        self._worker = _Worker("amili-checkpoint-file")
+        self._worker = BlockingWorker("amili-checkpoint-file")
 
     def __repr__(self) -> str:
         return f"FileCheckpointStore({str(self.path)!r})"
@@ -417,25 +398,13 @@ def _replace_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 _SCHEMA = """
@@ -530,7 +499,7 @@ class SQLiteCheckpointStore(AsyncClosing):
         self._connection: sqlite3.Connection | None = None
         self._holder_id, self._holder = _new_holder()
         self._holder_fd: int | None = None
-        self._worker = _Worker("amili-checkpoint-sqlite")
+        self._worker = BlockingWorker("amili-checkpoint-sqlite")
 
     def __repr__(self) -> str:
         return f"SQLiteCheckpointStore({str(self.path)!r})"

@@ -53,6 +53,7 @@ __all__ = [
     "milliseconds",
     "money",
     "money_fields",
+    "settlement_invoice",
     "public",
     "timestamp",
 ]
@@ -515,7 +516,7 @@ class DataGenerator:
             "feeDistribution": _split(fee, collector_fee),
             "id": self.uuid(),
             "interestDistribution": _split(interest, collector_interest),
-            "invoice": _invoice(creditor, case),
+            "invoice": settlement_invoice(creditor, case),
             "ledgerRef": case["ledgerref"],
             "organization": {
                 "id": creditor["_organization_id"],
@@ -592,7 +593,7 @@ def _split(total: int, collector: int) -> Json:
     return {"collector": money(collector), "creditor": money(total - collector)}
 
 
-def _invoice(creditor: Json, case: Json) -> Json:
+def settlement_invoice(creditor: Json, case: Json) -> Json:
     """The settlement's view of the case's invoice; its id is stable per case."""
     invoice_id = uuid.uuid5(uuid.UUID(creditor["_organization_id"]), case["casenumber"])
     return {

@@ -36,7 +36,7 @@ import aiohttp
 
 from ..auth import Secret
 from ..webhooks.verification import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook
-from .generator import Json, _invoice, encode_json
+from .generator import Json, encode_json, settlement_invoice
 from .state import SandboxState
 
 __all__ = ["WebhookDelivery", "WebhookDispatcher", "WebhookEndpoint"]
@@ -282,7 +282,7 @@ def settlement_created(settlement: Json) -> Json:
 
 def case_event(creditor: Json, case: Json) -> Json:
     """The ``data`` of a ``CASE`` event for a sandbox case (``caseNumber`` as a number)."""
-    invoice = _invoice(creditor, case)
+    invoice = settlement_invoice(creditor, case)
     organization = creditor["_organization_id"]
     data: dict[str, Any] = {
         "orgId": organization,

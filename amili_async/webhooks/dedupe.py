@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .._blocking import BlockingWorker
 from .._lifecycle import AsyncClosing
 from ..errors import AmiliError, ConfigurationError
-from ..polling.stores import _Worker
 
 __all__ = [
     "DEFAULT_TTL",
@@ -149,7 +149,7 @@ class SQLiteWebhookDedupe(AsyncClosing):
         self._clock = clock
         self._connection: sqlite3.Connection | None = None
         self._remembered = 0
-        self._worker = _Worker("amili-webhook-dedupe")
+        self._worker = BlockingWorker("amili-webhook-dedupe")
 
     def __repr__(self) -> str:
         return f"SQLiteWebhookDedupe({str(self.path)!r})"
