@@ -53,8 +53,8 @@ __all__ = [
     "milliseconds",
     "money",
     "money_fields",
-    "settlement_invoice",
     "public",
+    "settlement_invoice",
     "timestamp",
 ]
 
