@@ -107,9 +107,7 @@ _DECODERS: dict[object, Callable[[bytes], Any]] = {bytes: bytes, type(None): lam
 _ZONED_DECODERS: dict[tuple[object, datetime.tzinfo], Callable[[bytes], Any]] = {}
 
 
-def decoder_for(
-    response: type[T], timezone: datetime.tzinfo | None = None
-) -> Callable[[bytes], T]:
+def decoder_for(response: type[T], timezone: datetime.tzinfo | None = None) -> Callable[[bytes], T]:
     """The decoder of one response type, built on first use and kept (``bytes``: the body as is;
     ``type(None)``: ignored). With a ``timezone``, naive timestamps come out aware in it (see
     [`AmiliClient`][amili_async.AmiliClient]'s ``timezone``); one decoder per (type, zone)."""

@@ -53,7 +53,9 @@ def test_a_base_url_that_only_mentions_the_api_is_fine() -> None:
 async def test_max_connections_or_trace_configs_with_an_own_session_are_refused() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(ConfigurationError, match="max_connections"):
-            AmiliClient(base_url="https://x.example", token=TOKEN, session=session, max_connections=5)
+            AmiliClient(
+                base_url="https://x.example", token=TOKEN, session=session, max_connections=5
+            )
         with pytest.raises(ConfigurationError, match="trace_configs"):
             AmiliClient(
                 base_url="https://x.example",
@@ -84,7 +86,9 @@ async def test_trace_configs_see_every_request_start(serve: Serve) -> None:
     started: list[str] = []
 
     async def on_start(
-        session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
     ) -> None:
         started.append(f"{params.method} {params.url.path}")
 

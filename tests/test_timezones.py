@@ -82,7 +82,7 @@ def test_generic_envelopes_and_dates_are_handled() -> None:
     from amili_async.collection.models import Invoice
 
     body = b'{"data": [{"createdAt": "2024-05-01T10:00:00", "dueDate": "2024-06-01"}]}'
-    envelope = msgspec.json.decode(body, type=Envelope[list[Invoice]])
+    envelope = msgspec.json.decode(body, type=Envelope[list[Invoice] | None])
     page = Page.from_envelope(localize(envelope, OSLO))
     (invoice,) = page.items
     assert invoice.created_at == datetime.datetime(2024, 5, 1, 10, tzinfo=OSLO)
@@ -115,13 +115,13 @@ def _every_stamp(value: object) -> list[datetime.datetime]:
 async def test_client_batches_poller_pages_and_collection_models_are_aware() -> None:
     async with SandboxServer(creditors=2, seed=1) as sandbox:
         creditor = sandbox.creditor_ids[0]
-        async with AmiliClient(
-            base_url=sandbox.url, token=sandbox.token, timezone=OSLO
-        ) as client:
+        async with AmiliClient(base_url=sandbox.url, token=sandbox.token, timezone=OSLO) as client:
             batch = await client.get_batch(creditor_id=creditor, include_closed=True)
             stamps = _every_stamp(batch)
             assert stamps and all(s.tzinfo is not None for s in stamps)
-            sorted(batch.cases, key=lambda c: c.reg_date or datetime.datetime.min.replace(tzinfo=OSLO))
+            sorted(
+                batch.cases, key=lambda c: c.reg_date or datetime.datetime.min.replace(tzinfo=OSLO)
+            )
 
             async with client.settlement_poller(
                 [creditor], store=MemoryCheckpointStore(), interval=0.05
@@ -146,7 +146,28 @@ async def test_client_batches_poller_pages_and_collection_models_are_aware() -> 
 async def test_without_a_zone_the_sandbox_batch_mixes_naive_and_aware() -> None:
     """The premise of the option: the sandbox, like the real API, sends both kinds."""
     async with SandboxServer(creditors=1, seed=1) as sandbox:
-        async with AmiliClient(base_url=sandbox.url, token=sandbox.token) as client:
-            batch = await client.get_batch(creditor_id=sandbox.creditor_ids[0], include_closed=True)
+        creditor = sandbox.creditor_ids[0]
+        client = AmiliClient(base_url=sandbox.url, token=sandbox.token)
+        async with client:
+            batch = await client.get_batch(creditor_id=creditor, include_closed=True)
     kinds = {s.tzinfo is None for s in _every_stamp(batch)}
     assert kinds == {True, False}
+
+
+class _Node(msgspec.Struct):
+    children: list[_Node] = []
+    at: datetime.datetime | None = None
+
+
+class _Holder(msgspec.Struct):
+    """Holds no timestamp itself; only through the recursive ``_Node``."""
+
+    node: _Node | None = None
+    label: str = ""
+
+
+def test_recursive_types_are_walked_to_the_bottom() -> None:
+    body = b'{"node": {"children": [{"children": [{"at": "2024-01-01T00:00:00"}]}]}}'
+    holder = localize(msgspec.json.decode(body, type=_Holder), OSLO)
+    assert holder.node is not None
+    assert holder.node.children[0].children[0].at == datetime.datetime(2024, 1, 1, tzinfo=OSLO)
