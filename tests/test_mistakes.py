@@ -1,16 +1,14 @@
 """Mistakes caught early (issue 14, item 6): a base URL with the API's path, a creditor the answer
-does not hold, pool options given with the user's own session, and aiohttp tracing."""
+does not hold, pool options given with the user's own session."""
 
 from __future__ import annotations
 
 import asyncio
 import warnings
 from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from amili_async import (
     AmiliClient,
@@ -76,28 +74,6 @@ async def test_max_connections_sizes_the_pool_of_the_session_the_client_creates(
     async with AmiliClient(base_url="https://x.example", token=TOKEN, max_connections=7) as client:
         session = client.requester._transport.session
         assert session.connector is not None and session.connector.limit == 7
-
-
-async def test_trace_configs_see_every_request_start(serve: Serve) -> None:
-    async def ping(request: web.Request) -> web.Response:
-        return web.Response(status=200)
-
-    url, _ = await serve({"GET /webapi/api/Ping": ping})
-    started: list[str] = []
-
-    async def on_start(
-        session: aiohttp.ClientSession,
-        context: SimpleNamespace,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        started.append(f"{params.method} {params.url.path}")
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_start)
-    async with AmiliClient(base_url=url, token=TOKEN, trace_configs=[trace]) as client:
-        await client.ping()
-        await client.ping()
-    assert started == ["GET /webapi/api/Ping"] * 2
 
 
 # -- a creditor the answer does not hold --------------------------------------------------------

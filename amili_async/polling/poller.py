@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ErrorCallback", "PollerOptions", "SettlementEvent", "SettlementPoller", "Start"]
 
-logger = logging.getLogger("amili_async")
+logger = logging.getLogger("amili_async.poller")
 
 Start = Literal["beginning", "now"]
 ErrorCallback = Callable[[str, Exception], Awaitable[None] | None]
