@@ -77,8 +77,9 @@ class AmiliClient(AsyncClosing):
 
     Args:
         base_url: The service's root URL; the SDK adds ``/webapi/api/...`` (and
-            ``/collection/v1/...``). A URL that already ends in one of those is refused with a
-            [`ConfigurationError`][amili_async.ConfigurationError]. Defaults to the
+            ``/collection/v1/...``). A URL that already holds one of those (``.../webapi/api``,
+            ``.../webapi/api/Batch``) is refused with a
+            [`ConfigurationError`][amili_async.ConfigurationError] naming the root to pass. Defaults to the
             ``AMILI_BASE_URL`` environment variable.
         token: A static bearer token. Defaults to ``AMILI_TOKEN``.
         username: With ``password``: HTTP Basic, the older variant of the legacy API. Default
@@ -563,12 +564,13 @@ def _base_url(value: str | None) -> URL:
         raise errors.ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
     if url.user or url.password:
         raise errors.ConfigurationError("put credentials in token=/username=, not in base_url")
-    path = url.path.rstrip("/").lower()
+    path = url.path.rstrip("/").lower() + "/"
     for prefix in _API_PREFIXES:
-        if path.endswith(prefix):
-            root = str(url.with_path(url.path[: -len(prefix)] or "/")).rstrip("/")
+        at = path.find(prefix + "/")  # whole segments: "/webapi/api-gateway" is not the API's
+        if at >= 0:
+            root = str(url.with_path(url.path[:at] or "/", encoded=True)).rstrip("/")
             raise errors.ConfigurationError(
-                f"base_url ends in {prefix!r}, which the SDK adds itself: pass the service's "
+                f"base_url contains {prefix!r}, which the SDK adds itself: pass the service's "
                 f"root URL, base_url={root!r}"
             )
     return url
