@@ -171,3 +171,15 @@ def test_recursive_types_are_walked_to_the_bottom() -> None:
     holder = localize(msgspec.json.decode(body, type=_Holder), OSLO)
     assert holder.node is not None
     assert holder.node.children[0].children[0].at == datetime.datetime(2024, 1, 1, tzinfo=OSLO)
+
+
+def test_one_decoder_is_built_per_type_and_zone() -> None:
+    from amili_async.endpoints import decoder_for
+    from amili_async.models import Batch
+
+    assert decoder_for(Batch, OSLO) is decoder_for(Batch, OSLO)
+    assert decoder_for(Batch, OSLO) is not decoder_for(Batch, UTC)
+    assert decoder_for(Batch) is decoder_for(Batch, None)
+    assert decoder_for(bytes, OSLO) is decoder_for(bytes)  # raw bodies have no timestamps
+    stamp = decoder_for(Batch, UTC)(_batch_json()).cases[0].reg_date
+    assert stamp == datetime.datetime(2024, 3, 1, 12, tzinfo=UTC)

@@ -14,6 +14,7 @@ are datetimes and which may hold Structs (nested, in lists, in dicts, or decoded
 from __future__ import annotations
 
 import datetime
+import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar, cast
 
@@ -28,6 +29,8 @@ _Inspected = msgspec.inspect.Type
 
 _Localizer = Callable[[msgspec.Struct, datetime.tzinfo], None]
 _LOCALIZERS: dict[type, _Localizer] = {}
+# Building is rare (once per type) and must not interleave: decodes may run in several threads.
+_BUILDING = threading.RLock()
 
 
 def localize(value: T, zone: datetime.tzinfo) -> T:
@@ -58,6 +61,12 @@ def _localizer(cls: type[msgspec.Struct]) -> _Localizer:
     """The function that localizes one Struct type, its fields unrolled (as ``dataclasses``
     writes ``__init__``): a loop over field names costs a third more on a 10,000-case batch.
     Fields whose type cannot hold a timestamp (a ``Contact``, a ``Distribution``) are skipped."""
+    with _BUILDING:
+        made = _LOCALIZERS.get(cls)
+        return made if made is not None else _build_localizer(cls)
+
+
+def _build_localizer(cls: type[msgspec.Struct]) -> _Localizer:
     info = msgspec.inspect.type_info(cls)
     assert isinstance(info, msgspec.inspect.StructType)
     lines = ["def localize_struct(struct, zone):"]
