@@ -13,6 +13,7 @@ from .auth import Auth, AuthContext, BasicAuth, BearerAuth, Secret, TokenProvide
 from .client import AmiliClient
 from .errors import (
     AmiliError,
+    AmiliWarning,
     APIError,
     AuthenticationError,
     BadRequestError,
@@ -24,6 +25,7 @@ from .errors import (
     DecodeError,
     LeaseLostError,
     LockedError,
+    MissingCreditorWarning,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -33,6 +35,7 @@ from .errors import (
     TimeoutError,
     TokenProviderError,
     TransportError,
+    UnknownCreditorError,
     UnprocessableEntityError,
 )
 from .fanout import BatchFanOut, CreditorBatch, FanOut, FanOutResult
@@ -83,6 +86,7 @@ __all__ = [
     "APIError",
     "AmiliClient",
     "AmiliError",
+    "AmiliWarning",
     "Auth",
     "AuthContext",
     "AuthenticationError",
@@ -122,6 +126,7 @@ __all__ = [
     "LeasingStore",
     "LockedError",
     "MemoryCheckpointStore",
+    "MissingCreditorWarning",
     "NewCase",
     "NewCredit",
     "NewPayment",
@@ -150,6 +155,7 @@ __all__ = [
     "TokenProviderAuth",
     "TokenProviderError",
     "TransportError",
+    "UnknownCreditorError",
     "UnprocessableEntityError",
     "__version__",
     "decode_batch",

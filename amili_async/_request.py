@@ -17,6 +17,7 @@ the [`RawResponse`][amili_async.RawResponse] (status, headers, exact bytes) that
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import string
 import types
 import urllib.parse
@@ -29,6 +30,7 @@ from yarl import URL
 from . import _sansio, errors
 from ._transport import BodySink, RawResponse, Request, Transport, decode_response
 from .models.decoding import TypedDecoder
+from .models.timezones import Localizing
 from .retry import RetryHook
 
 __all__ = ["Endpoint", "RequestPath", "SendOptions", "decoder_for"]
@@ -102,15 +104,23 @@ class Endpoint(Generic[T]):
 
 
 _DECODERS: dict[object, Callable[[bytes], Any]] = {bytes: bytes, type(None): lambda body: None}
+_ZONED_DECODERS: dict[tuple[object, datetime.tzinfo], Callable[[bytes], Any]] = {}
 
 
-def decoder_for(response: type[T]) -> Callable[[bytes], T]:
+def decoder_for(response: type[T], timezone: datetime.tzinfo | None = None) -> Callable[[bytes], T]:
     """The decoder of one response type, built on first use and kept (``bytes``: the body as is;
-    ``type(None)``: ignored)."""
+    ``type(None)``: ignored). With a ``timezone``, naive timestamps come out aware in it (see
+    [`AmiliClient`][amili_async.AmiliClient]'s ``timezone``); one decoder per (type, zone)."""
     decoder = _DECODERS.get(response)
     if decoder is None:
         decoder = _DECODERS[response] = TypedDecoder(response)
-    return decoder
+    if timezone is None or response in (bytes, type(None)):
+        return decoder
+    key = (response, timezone)
+    zoned = _ZONED_DECODERS.get(key)
+    if zoned is None:
+        zoned = _ZONED_DECODERS[key] = Localizing(decoder, timezone)
+    return zoned
 
 
 class SendOptions(TypedDict, total=False):
@@ -147,14 +157,19 @@ class SendOptions(TypedDict, total=False):
 class RequestPath:
     """Makes [`Endpoint`][amili_async.endpoints.Endpoint] calls over one client's transport.
 
-    Get it from [`AmiliClient.requester`][amili_async.AmiliClient.requester].
+    Get it from [`AmiliClient.requester`][amili_async.AmiliClient.requester]. With a
+    ``timezone``, [`call`][amili_async.endpoints.RequestPath.call] returns naive timestamps aware
+    in it.
     """
 
-    __slots__ = ("_base_url", "_transport", "_urls")
+    __slots__ = ("_base_url", "_timezone", "_transport", "_urls")
 
-    def __init__(self, transport: Transport, base_url: URL) -> None:
+    def __init__(
+        self, transport: Transport, base_url: URL, *, timezone: datetime.tzinfo | None = None
+    ) -> None:
         self._transport = transport
         self._base_url = base_url
+        self._timezone = timezone
         self._urls: dict[tuple[str, str], URL] = {}
 
     def __repr__(self) -> str:
@@ -200,7 +215,7 @@ class RequestPath:
             DecodeError: The body is not the documented JSON; ``.path`` says where.
         """
         raw = await self.send(endpoint, **options)
-        return decode_response(raw, decoder_for(endpoint.response))
+        return decode_response(raw, decoder_for(endpoint.response, self._timezone))
 
     def _url(self, endpoint: Endpoint[Any], values: Mapping[str, object] | None) -> URL:
         """``<base_url>/<prefix>/<path>``; kept for fixed paths (ids in paths are not kept)."""

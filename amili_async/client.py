@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import os
 import ssl
-from collections.abc import AsyncIterable, Iterable, Mapping
+import warnings
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self, Unpack
 
@@ -39,7 +41,16 @@ from .retry import RetryHook, RetryPolicy
 if TYPE_CHECKING:
     from .polling.stores import CheckpointStore
 
-__all__ = ["DEFAULT_ATTEMPT_TIMEOUT", "DEFAULT_MAX_RESPONSE_BYTES", "AmiliClient"]
+__all__ = [
+    "DEFAULT_ATTEMPT_TIMEOUT",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "AmiliClient",
+]
+
+DEFAULT_MAX_CONNECTIONS: Final = 20
+# What users paste from the API docs by mistake: the SDK adds these itself.
+_API_PREFIXES: Final = ("/webapi/api", "/collection/v1")
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1 << 30  # 1 GiB: a 100,000-case batch is about 160 MB
 # One attempt's deadline: a minute to connect and for the server to start answering, then the
@@ -56,7 +67,7 @@ DEFAULT_ATTEMPT_TIMEOUT: Final = (
 class AmiliClient(AsyncClosing):
     """An async client for Amili's AutoCollect API.
 
-    Use it as an async context manager, which opens one pooled :class:`aiohttp.ClientSession` and
+    Use it as an async context manager, which opens one pooled `aiohttp.ClientSession` and
     closes it on exit:
 
     ```python
@@ -65,14 +76,18 @@ class AmiliClient(AsyncClosing):
     ```
 
     Args:
-        base_url: The service's root URL; the SDK adds ``/webapi/api/...``. Defaults to the
+        base_url: The service's root URL; the SDK adds ``/webapi/api/...`` (and
+            ``/collection/v1/...``). A URL that already holds one of those (``.../webapi/api``,
+            ``.../webapi/api/Batch``) is refused with a
+            [`ConfigurationError`][amili_async.ConfigurationError] naming the root to pass. Defaults to the
             ``AMILI_BASE_URL`` environment variable.
         token: A static bearer token. Defaults to ``AMILI_TOKEN``.
         username: With ``password``: HTTP Basic, the older variant of the legacy API. Default
             ``AMILI_USERNAME`` / ``AMILI_PASSWORD``.
         password: See ``username``.
         token_provider: An async callable returning a bearer token. It is called on first use and
-            once more after a 401; a second 401 raises :class:`~amili_async.AuthenticationError`.
+            once more after a 401; a second 401 raises
+            [`AuthenticationError`][amili_async.AuthenticationError].
         client_id: With ``client_secret`` and ``token_url``: OAuth2 client credentials (the
             Collection API's scheme, accepted by the legacy API too), as
             [`ClientCredentialsAuth`][amili_async.ClientCredentialsAuth]. Each of the three
@@ -81,26 +96,37 @@ class AmiliClient(AsyncClosing):
             ``AMILI_CLIENT_ID`` is set.
         client_secret: See ``client_id``.
         token_url: See ``client_id``.
-        auth: Any :class:`~amili_async.auth.Auth` object, instead of the options above.
-        session: An :class:`aiohttp.ClientSession` to use instead of creating one. The caller owns
-            it: the client never closes it.
+        auth: Any [`Auth`][amili_async.Auth] object, instead of the options above.
+        session: An `aiohttp.ClientSession` to use instead of creating one. The caller owns
+            it: the client never closes it, and configures its pool and tracing itself
+            (``max_connections`` and ``trace_configs`` are refused with it).
         timeout: Seconds one attempt may take in all, download included. The default (220 s) is a
             minute to the first byte plus a 160 MB batch at 1 MB/s; ``None`` removes the limit
             (the read timeout and the retry policy's ``total_timeout`` still apply).
         connect_timeout: Seconds to establish a connection.
         read_timeout: Seconds to wait for the next bytes of a response.
-        max_connections: Size of the connection pool.
-        retry: The :class:`~amili_async.RetryPolicy` for idempotent requests.
+        max_connections: Size of the connection pool (default 20) of the session the client
+            creates.
+        retry: The [`RetryPolicy`][amili_async.RetryPolicy] for idempotent requests.
         max_response_bytes: Larger bodies fail with
-            :class:`~amili_async.errors.ResponseTooLargeError` (the whole body is held to decode it).
+            [`ResponseTooLargeError`][amili_async.ResponseTooLargeError] (the whole body is held to
+            decode it).
         verify: TLS verification: ``True`` (default), ``False`` (never in production) or an
-            :class:`ssl.SSLContext` (e.g. for a private CA).
+            `ssl.SSLContext` (e.g. for a private CA).
         user_agent: Appended to the SDK's ``User-Agent`` to identify your integration.
         trust_env: Let aiohttp read proxy settings from the environment.
         on_retry: Called before each retry's sleep with ``(attempt, error, delay)``; for metrics.
+        trace_configs: `aiohttp.TraceConfig` objects for the session the client creates, e.g.
+            OpenTelemetry's ``create_trace_config()`` (see the observability guide).
+        timezone: A `datetime.tzinfo` (``ZoneInfo("Europe/Oslo")``): every naive timestamp of a
+            decoded response (batches, poller pages, Collection API models) is made aware in it,
+            keeping its wall time, so all timestamps of a batch compare and sort. Aware ones stay
+            as sent. Default ``None``: every timestamp as sent (naive ones naive).
 
     Raises:
-        ConfigurationError: No base URL, no credentials, or conflicting credentials.
+        ConfigurationError: No base URL, a base URL with the API's path in it, no credentials,
+            conflicting credentials, or ``max_connections`` / ``trace_configs`` given with a
+            ``session``.
     """
 
     def __init__(
@@ -119,13 +145,15 @@ class AmiliClient(AsyncClosing):
         timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
         connect_timeout: float | None = 10.0,
         read_timeout: float | None = 60.0,
-        max_connections: int = 20,
+        max_connections: int | None = None,
         retry: RetryPolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         verify: bool | ssl.SSLContext = True,
         user_agent: str | None = None,
         trust_env: bool = False,
         on_retry: RetryHook | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        timezone: datetime.tzinfo | None = None,
     ) -> None:
         self.base_url = _base_url(base_url or os.environ.get("AMILI_BASE_URL"))
         oauth = _client_credentials(client_id, client_secret, token_url)
@@ -133,7 +161,15 @@ class AmiliClient(AsyncClosing):
         if oauth and any((auth, token, username, password, token_provider)):
             raise errors.ConfigurationError("give client credentials or another auth, not both")
         self.retry = retry or RetryPolicy()
-        self.max_connections = max_connections
+        _check_own_session(session, max_connections, trace_configs)
+        if timezone is not None and not isinstance(timezone, datetime.tzinfo):
+            raise errors.ConfigurationError(
+                f"timezone must be a datetime.tzinfo such as ZoneInfo('Europe/Oslo'), "
+                f"not {timezone!r}"
+            )
+        self.max_connections = max_connections or DEFAULT_MAX_CONNECTIONS
+        self.timezone = timezone
+        self._trace_configs = list(trace_configs or ())
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(
@@ -159,7 +195,7 @@ class AmiliClient(AsyncClosing):
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
+        """Whether [`close`][amili_async.AmiliClient.close] was called."""
         return self._closed
 
     async def close(self) -> None:
@@ -196,7 +232,7 @@ class AmiliClient(AsyncClosing):
         """
         transport = self._ensure_transport()
         if self._requester is None:
-            self._requester = RequestPath(transport, self.base_url)
+            self._requester = RequestPath(transport, self.base_url, timezone=self.timezone)
         return self._requester
 
     def _ensure_transport(self) -> Transport:
@@ -241,7 +277,9 @@ class AmiliClient(AsyncClosing):
     def _new_session(self) -> aiohttp.ClientSession:
         # Created lazily so it binds to the running loop, not to whatever loop existed at __init__.
         connector = aiohttp.TCPConnector(limit=self.max_connections, ssl=self._verify)
-        self._session = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
+        self._session = aiohttp.ClientSession(
+            connector=connector, trust_env=self._trust_env, trace_configs=self._trace_configs
+        )
         return self._session
 
     async def request(
@@ -283,8 +321,13 @@ class AmiliClient(AsyncClosing):
         (``creditor_id``, ``include_closed``, ``last_settlement_id``, ...); only those given are
         sent. Without ``creditor_id`` the batch covers every creditor of the sender; an empty
         ``creditor_id`` is refused rather than read as "all". ``last_settlement_id`` asks for the
-        settlements after that one (see the polling guide; :meth:`settlement_poller` does it for
-        you).
+        settlements after that one (see the polling guide;
+        [`settlement_poller`][amili_async.AmiliClient.settlement_poller] does it for you).
+
+        With a ``creditor_id`` the answer should hold that creditor; when it does not (an id the
+        sender does not have, a typo), a
+        [`MissingCreditorWarning`][amili_async.MissingCreditorWarning] is issued and
+        [`Batch.has_creditor`][amili_async.Batch.has_creditor] says ``False``.
 
         Raises:
             ConfigurationError: An unknown keyword, or an empty ``creditor_id``.
@@ -292,12 +335,21 @@ class AmiliClient(AsyncClosing):
             TransportError: The connection failed or timed out, after retries.
             DecodeError: The body is not the documented JSON; ``.path`` says where.
         """
-        return await self.requester.call(endpoints.BATCH, query=_batch_query(params))
+        batch = await self.requester.call(endpoints.BATCH, query=_batch_query(params))
+        creditor_id = params.get("creditor_id")
+        if creditor_id and not batch.has_creditor(creditor_id):
+            warnings.warn(
+                f"the batch for creditor_id={creditor_id!r} does not contain that creditor "
+                "(an id the sender does not have?)",
+                errors.MissingCreditorWarning,
+                stacklevel=2,
+            )
+        return batch
 
     async def get_batch_raw(self, **params: Unpack[BatchQuery]) -> RawResponse:
-        """Like :meth:`get_batch` (same keyword arguments) but returns the raw response, to archive
-        the exact payload or read headers. Decode it later with
-        :func:`~amili_async.decode_batch`."""
+        """Like [`get_batch`][amili_async.AmiliClient.get_batch] (same keyword arguments) but
+        returns the raw response, to archive the exact payload or read headers. Decode it later
+        with [`decode_batch`][amili_async.decode_batch]."""
         return await self.requester.send(endpoints.BATCH, query=_batch_query(params))
 
     def fetch_batches(
@@ -519,7 +571,46 @@ def _base_url(value: str | None) -> URL:
         raise errors.ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
     if url.user or url.password:
         raise errors.ConfigurationError("put credentials in token=/username=, not in base_url")
+    path = url.path.rstrip("/").lower() + "/"
+    for prefix in _API_PREFIXES:
+        at = path.find(prefix + "/")  # whole segments: "/webapi/api-gateway" is not the API's
+        if at >= 0:
+            root = str(url.with_path(url.path[:at] or "/", encoded=True)).rstrip("/")
+            raise errors.ConfigurationError(
+                f"base_url contains {prefix!r}, which the SDK adds itself: pass the service's "
+                f"root URL, base_url={root!r}"
+            )
     return url
+
+
+def _check_own_session(
+    session: aiohttp.ClientSession | None,
+    max_connections: int | None,
+    trace_configs: Sequence[aiohttp.TraceConfig] | None,
+) -> None:
+    """Options that configure the session the client creates mean nothing with the user's own:
+    refused rather than silently ignored."""
+    if max_connections is not None and (
+        isinstance(max_connections, bool)
+        or not isinstance(max_connections, int)
+        or max_connections < 1
+    ):
+        raise errors.ConfigurationError(
+            f"max_connections must be an int >= 1, not {max_connections!r}"
+        )
+    if session is None:
+        return
+    given = [
+        name
+        for name, value in (("max_connections", max_connections), ("trace_configs", trace_configs))
+        if value is not None
+    ]
+    if given:
+        raise errors.ConfigurationError(
+            f"{' and '.join(given)} configure the session the client creates; with your own "
+            "session=, set them on it (aiohttp.TCPConnector(limit=...), "
+            "ClientSession(trace_configs=...)) instead"
+        )
 
 
 def _auth(

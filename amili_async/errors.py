@@ -7,6 +7,7 @@ AmiliError
 ├── CheckpointError            a checkpoint store that cannot be read or written safely
 │   └── LeaseLostError         this worker no longer holds the creditor (shared stores)
 ├── CursorStalledError         a settlement cursor that stopped advancing while items came
+├── UnknownCreditorError       a settlement poll answered without the creditor asked for
 ├── TokenProviderError         the token provider (or auth object) failed to give credentials
 ├── RedirectError              a redirect the SDK does not follow (unsafe, malformed, too many)
 ├── TransportError             connection failed, reset or timed out (no usable response)
@@ -25,6 +26,9 @@ AmiliError
     └── ServerError            5xx
 ```
 
+Warnings are [`AmiliWarning`][amili_async.AmiliWarning]s
+([`MissingCreditorWarning`][amili_async.MissingCreditorWarning]).
+
 Messages carry the method, URL and status so a log line is actionable on its own; they never carry
 credentials (the SDK never puts a secret into a URL, and headers are not part of any message).
 """
@@ -36,6 +40,7 @@ import builtins
 __all__ = [
     "APIError",
     "AmiliError",
+    "AmiliWarning",
     "AuthenticationError",
     "BadRequestError",
     "CheckpointError",
@@ -46,6 +51,7 @@ __all__ = [
     "DecodeError",
     "LeaseLostError",
     "LockedError",
+    "MissingCreditorWarning",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -55,6 +61,7 @@ __all__ = [
     "TimeoutError",
     "TokenProviderError",
     "TransportError",
+    "UnknownCreditorError",
     "UnprocessableEntityError",
 ]
 
@@ -124,6 +131,18 @@ class CursorStalledError(AmiliError):
     The poller takes nothing from that answer (none of its settlements counts as delivered),
     reports the error for that creditor (``on_error``, stats), backs off as after any failure and
     asks again from the same cursor, rather than loop on the same page."""
+
+
+class UnknownCreditorError(AmiliError):
+    """A settlement poll for a creditor came back with neither that creditor nor any settlement:
+    the sender does not have that creditor (a typo, a creditor moved to another sender).
+
+    The poller reports it for that creditor (``on_error``, its stats) and backs off as after any
+    failure, rather than count an empty success forever; the other creditors go on."""
+
+    def __init__(self, message: str, *, creditor_id: str) -> None:
+        super().__init__(message)
+        self.creditor_id = creditor_id
 
 
 class TransportError(AmiliError):
@@ -250,3 +269,15 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the server failed. 502/503/504 (and 500 if configured) are retried for idempotent calls."""
+
+
+class AmiliWarning(UserWarning):
+    """Base of the SDK's warnings: filter them all with
+    ``warnings.simplefilter("error", AmiliWarning)``."""
+
+
+class MissingCreditorWarning(AmiliWarning):
+    """An answer for ``creditor_id=X`` does not contain creditor X (an id the sender does not
+    have?). Issued by [`get_batch`][amili_async.AmiliClient.get_batch]; the result says so too
+    ([`Batch.has_creditor`][amili_async.Batch.has_creditor],
+    [`CreditorBatch.missing`][amili_async.CreditorBatch.missing])."""

@@ -84,6 +84,7 @@ class CreditorBatch(FanOutResult[str, "Batch"]):
         batch: The decoded batch, when the fetch succeeded.
         error: The error, when it failed (after the client's retries). One creditor's failure
             never affects the others.
+        missing: The fetch succeeded but the creditor is not in the batch.
     """
 
     __slots__ = ()
@@ -98,6 +99,15 @@ class CreditorBatch(FanOutResult[str, "Batch"]):
     @property
     def batch(self) -> Batch | None:
         return self.value
+
+    @property
+    def missing(self) -> bool:
+        """Whether the fetch succeeded but the batch does not contain the creditor (an id the
+        sender does not have?); [`get_batch`][amili_async.AmiliClient.get_batch] also warned
+        with a [`MissingCreditorWarning`][amili_async.MissingCreditorWarning]. ``False`` for a
+        failed fetch."""
+        batch = self.value
+        return batch is not None and not batch.has_creditor(self.key)
 
 
 _DONE: Final = object()  # queued once every worker has finished

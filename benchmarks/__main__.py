@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only decode,memory,end_to_end,fanout,poller,collection,postgres]``."""
+"""``python -m benchmarks [--quick] [--only decode,memory,end_to_end,fanout,poller,collection,postgres,timezones]``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,19 @@ import time
 import aiohttp
 import msgspec
 
-from . import collection, decode, end_to_end, fanout, memory, poller, postgres
+from . import collection, decode, end_to_end, fanout, memory, poller, postgres, timezones
 from ._report import Report
 
-SECTIONS = ("decode", "memory", "end_to_end", "fanout", "poller", "collection", "postgres")
+SECTIONS = (
+    "decode",
+    "memory",
+    "end_to_end",
+    "fanout",
+    "poller",
+    "collection",
+    "postgres",
+    "timezones",
+)
 
 
 def main() -> int:
@@ -49,6 +58,8 @@ def main() -> int:
         asyncio.run(collection.run(report, 10_000 if quick else 100_000, repeat=3 if quick else 5))
     if "postgres" in only:
         asyncio.run(postgres.run(report, quick))
+    if "timezones" in only:
+        timezones.run(report, quick)
     ok = report.summary()
     print(f"(ran in {time.perf_counter() - started:.0f} s{'; --quick sizes' if quick else ''})")
     return 0 if ok else 1

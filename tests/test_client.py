@@ -43,11 +43,11 @@ async def seed_handler(request: web.Request) -> web.Response:
 async def test_get_batch_sends_only_given_params_with_auth_and_user_agent(serve: Serve) -> None:
     url, seen = await serve({"GET /webapi/api/Batch": seed_handler})
     async with AmiliClient(base_url=url, token=TOKEN) as client:
-        batch = await client.get_batch(creditor_id="923609016", include_closed=True)
+        batch = await client.get_batch(creditor_id="string", include_closed=True)
 
     assert batch.batch_id == "string"
     (request,) = seen.requests
-    assert dict(request.query) == {"creditorid": "923609016", "includeclosed": "true"}
+    assert dict(request.query) == {"creditorid": "string", "includeclosed": "true"}
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["User-Agent"].startswith(f"amili_async/{__version__} ")
     assert request.headers["Accept"] == "application/json"

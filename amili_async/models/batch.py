@@ -296,3 +296,9 @@ class Batch(Model):
     def creditor(self, creditor_id: str) -> Creditor | None:
         """The creditor with this ``id_number``, or ``None``."""
         return next((c for c in self.creditors if c.id_number == creditor_id), None)
+
+    def has_creditor(self, creditor_id: str) -> bool:
+        """Whether the batch holds the creditor with this ``id_number``. ``False`` for a batch
+        fetched with ``creditor_id=X`` means the server does not know X for this sender (a
+        typo?): its empty lists are not "nothing new"."""
+        return self.creditor(creditor_id) is not None

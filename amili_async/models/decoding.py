@@ -7,6 +7,7 @@ that path (it points into the payload the user can look at) and the raw bytes on
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import re
 from typing import Generic, TypeVar
@@ -16,6 +17,7 @@ import msgspec
 from .._types import Buffer
 from ..errors import DecodeError
 from .batch import Batch
+from .timezones import localize
 
 __all__ = ["TypedDecoder", "decode_batch", "to_decode_error"]
 
@@ -62,14 +64,18 @@ class TypedDecoder(Generic[T]):
 _BATCH = TypedDecoder(Batch)
 
 
-def decode_batch(data: Buffer) -> Batch:
-    """Decode a stored ``GET /webapi/api/Batch`` payload into a :class:`~amili_async.models.Batch`.
+def decode_batch(data: Buffer, *, timezone: datetime.tzinfo | None = None) -> Batch:
+    """Decode a stored ``GET /webapi/api/Batch`` payload into a [`Batch`][amili_async.Batch].
 
     Args:
         data: The JSON body (``bytes``, ``bytearray`` or ``memoryview``).
+        timezone: Make every naive timestamp aware in this zone (the wall time is kept; aware
+            ones stay as sent), as [`AmiliClient`][amili_async.AmiliClient]'s ``timezone=`` does
+            for responses. Default: as sent.
 
     Raises:
         DecodeError: The body is not JSON or does not match the documented shape; ``.path`` says
             where (``$.case[3].duedate``) and ``.body`` holds the raw bytes.
     """
-    return _BATCH(data)
+    batch = _BATCH(data)
+    return batch if timezone is None else localize(batch, timezone)

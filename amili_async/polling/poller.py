@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ErrorCallback", "PollerOptions", "SettlementEvent", "SettlementPoller", "Start"]
 
-logger = logging.getLogger("amili_async")
+logger = logging.getLogger("amili_async.poller")
 
 Start = Literal["beginning", "now"]
 ErrorCallback = Callable[[str, Exception], Awaitable[None] | None]
@@ -602,6 +602,7 @@ class SettlementPoller(AsyncClosing):
                 SETTLEMENT_PAGE, query=query, on_retry=self._count_retry
             )
         self.stats.requests += 1
+        _require_creditor(page, creditor_id)
         state.stats.succeeded()
         return page
 
@@ -729,6 +730,17 @@ def _check_options(
         raise errors.ConfigurationError(f"poll_timeout must be > 0 seconds, not {poll_timeout!r}")
     if not page_delay >= 0:
         raise errors.ConfigurationError(f"page_delay must be >= 0 seconds, not {page_delay!r}")
+
+
+def _require_creditor(page: SettlementPage, creditor_id: str) -> None:
+    """An empty page without the creditor is not "nothing new": the server does not know it."""
+    if page.settlements or any(c.id_number == creditor_id for c in page.creditors):
+        return
+    raise errors.UnknownCreditorError(
+        f"creditor {creditor_id}: the answer holds neither this creditor nor settlements; "
+        "is it a creditor of this sender (sender_id)?",
+        creditor_id=creditor_id,
+    )
 
 
 def _page_cursor(page: SettlementPage, creditor_id: str) -> str | None:

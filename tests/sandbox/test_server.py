@@ -20,6 +20,7 @@ from amili_async import (
     BadRequestError,
     DecodeError,
     MemoryCheckpointStore,
+    MissingCreditorWarning,
     RetryPolicy,
     ServerError,
     TimeoutError,
@@ -90,7 +91,8 @@ async def test_every_filter_through_the_client(sandbox: SandboxServer, client: A
     assert (await client.get_batch(sender_id="SANDBOX-SENDER")).creditors
     other = await client.get_batch(sender_id="another-sender")
     assert (other.creditors, other.cases, other.settlements) == ([], [], [])
-    assert (await client.get_batch(creditor_id="000000000")).creditors == []
+    with pytest.warns(MissingCreditorWarning, match="000000000"):
+        assert (await client.get_batch(creditor_id="000000000")).creditors == []
 
 
 async def test_walking_the_cursor_to_the_end_in_pages(
