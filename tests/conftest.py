@@ -16,7 +16,7 @@ from aioresponses import aioresponses as _aioresponses
 
 from amili_async import RetryPolicy
 
-pytest_plugins = ["amili_async.sandbox.pytest_plugin"]
+pytest_plugins = ["amili_async.sandbox.pytest_plugin", "tests.pg_fixtures"]
 
 TOKEN = "tok_SECRET_do_not_leak_42"
 

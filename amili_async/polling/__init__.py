@@ -1,6 +1,7 @@
 """Settlement polling: the poller, its events and stats, and the checkpoint stores."""
 
 from .poller import ErrorCallback, PollerOptions, SettlementEvent, SettlementPoller, Start
+from .postgres import PostgresCheckpointStore
 from .stats import CreditorStats, PollerStats
 from .stores import (
     CheckpointStore,
@@ -21,6 +22,7 @@ __all__ = [
     "MemoryCheckpointStore",
     "PollerOptions",
     "PollerStats",
+    "PostgresCheckpointStore",
     "SQLiteCheckpointStore",
     "SettlementEvent",
     "SettlementPoller",
