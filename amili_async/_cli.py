@@ -47,12 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--fault-rate", type=float, default=0.05, help="chance of a random fault")
     demo.add_argument("--payout-rate", type=float, default=4.0, help="new settlements per second")
     demo.add_argument("--quiet", action="store_true", help="no line per settlement")
+    demo.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run that many worker processes sharing the creditors through a throwaway "
+        "PostgreSQL (60 creditors unless --creditors), SIGKILL one midway (needs asyncpg and "
+        "PostgreSQL's initdb and pg_ctl)",
+    )
     demo.set_defaults(command=_run_demo)
     return parser
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--creditors", type=int, default=20)
+    parser.add_argument("--creditors", type=int, default=None, help="default 20")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--settlements", type=int, default=None, help="settlements per creditor")
 
@@ -61,7 +69,7 @@ async def _serve_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import DEFAULT_TOKEN, FaultPlan, SandboxServer
 
     server = SandboxServer(
-        creditors=args.creditors,
+        creditors=args.creditors or 20,
         seed=args.seed,
         cases=args.cases,
         settlements=args.settlements,
@@ -100,12 +108,13 @@ async def _run_demo(args: argparse.Namespace) -> int:
     from .demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        creditors=args.creditors,
+        creditors=args.creditors or (60 if args.workers else 20),
         seed=args.seed,
         seconds=args.seconds,
         fault_rate=args.fault_rate,
         payout_rate=args.payout_rate,
         settlements=3 if args.settlements is None else args.settlements,
         quiet=args.quiet,
+        workers=args.workers,
     )
     return 0 if await run_demo(options, sys.stdout) else 1

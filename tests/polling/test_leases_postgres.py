@@ -27,9 +27,9 @@ from amili_async.sandbox import SandboxServer
 TTL = 1.0
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Wait, bounded, for ``condition``."""
-    deadline = time.monotonic() + timeout
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait, bounded (30 s), for ``condition``."""
+    deadline = time.monotonic() + 30.0
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
@@ -178,9 +178,10 @@ async def test_a_worker_that_stops_renewing_loses_its_creditors_within_two_ttl(
         (survivor, stuck), deliveries = await fleet(sandbox, 2)
         survivor_log, stuck_log = SyncLog(survivor.store), SyncLog(stuck.store)
         await until(
-            lambda: survivor.poller.stats.creditors_held == stuck.poller.stats.creditors_held,
+            lambda: survivor.poller.stats.creditors_held == stuck.poller.stats.creditors_held == 20,
             "an even split",
         )
+        await until(lambda: len(stuck_log.answered) > 0, "a renewal")
         takeovers_before = survivor.poller.stats.takeovers
         stuck_log.stop = True
         await until(lambda: survivor.poller.stats.creditors_held == 40, "the takeover")

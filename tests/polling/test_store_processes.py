@@ -54,7 +54,7 @@ def spawn() -> Iterator[Spawn]:
 
     def start(kind: str, path: Path, *creditors: str) -> tuple[subprocess.Popen[str], str]:
         env = {**os.environ, "PYTHONPATH": REPO_ROOT}
-        child = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        child = subprocess.Popen(
             [sys.executable, "-c", HOLDER, kind, str(path), *creditors],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
