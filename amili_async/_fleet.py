@@ -168,6 +168,8 @@ async def _work(args: argparse.Namespace) -> int:
                             "epoch": event.lease_epoch,
                         }
                     )
+                    if args.book_seconds:  # booking takes a while: a kill may land before the ack
+                        await asyncio.sleep(args.book_seconds)
                     try:
                         await event.ack()
                     except LeaseLostError:
@@ -185,6 +187,7 @@ def _worker_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", required=True)
     parser.add_argument("--lease-ttl", type=float, default=2.0)
     parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--book-seconds", type=float, default=0.0)
     parser.add_argument("creditors", nargs="+")
     return parser
 
@@ -203,6 +206,8 @@ class Fleet:
         log_dir: Each worker's stderr goes to ``<name>.log`` there (appended across restarts).
         lease_ttl: The workers' ``lease_ttl``.
         interval: The workers' poll interval.
+        book_seconds: How long each worker takes to book a settlement, between delivering it
+            and acking it.
     """
 
     def __init__(
@@ -215,6 +220,7 @@ class Fleet:
         log_dir: Path,
         lease_ttl: float = 2.0,
         interval: float = 0.2,
+        book_seconds: float = 0.0,
     ) -> None:
         self.deliveries: list[Delivery] = []
         self.status: dict[str, dict[str, Any]] = {}
@@ -229,6 +235,8 @@ class Fleet:
             str(lease_ttl),
             "--interval",
             str(interval),
+            "--book-seconds",
+            str(book_seconds),
             *creditor_ids,
         ]
         self._env = {**os.environ, TOKEN_ENV: token}
@@ -248,6 +256,7 @@ class Fleet:
 
     async def start(self, name: str) -> None:
         """Start (or restart) the worker called ``name``."""
+        self.status.pop(name, None)  # what its previous run said no longer holds
         with (self._log_dir / f"{name}.log").open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
