@@ -13,10 +13,12 @@ import asyncio
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from amili_async._fleet import Fleet, reconcile
+from amili_async._cli import main
+from amili_async._fleet import Delivery, Fleet, reconcile
 from amili_async.sandbox import SandboxServer
 
 SOAK_SECONDS = 15.0
@@ -70,3 +72,66 @@ async def test_sigkilled_workers_lose_nothing_and_every_redelivery_is_a_takeover
         f"fleet soak: {len(paid)} settlements, {len(fleet.deliveries)} deliveries, "
         f"{fleet.kills} SIGKILLs, {report.redelivered} re-delivered at takeovers"
     )
+
+
+# The audit the soak and the demo rely on
+
+
+def ledger(*ids: str) -> list[dict[str, Any]]:
+    return [{"id": i} for i in ids]
+
+
+def booked(worker: str, creditor: str, settlement_id: str, epoch: int) -> Delivery:
+    return Delivery(worker, creditor, settlement_id, int(settlement_id[1:]), "1.00", epoch)
+
+
+def test_the_audit_accepts_a_takeover_that_redelivers_the_last_unacked_settlement() -> None:
+    deliveries = [
+        booked("w1", "A", "s1", 1),
+        booked("w1", "A", "s2", 1),  # delivered, not acked: w1 died
+        booked("w2", "A", "s2", 2),  # the new holder starts with it
+        booked("w2", "A", "s3", 2),
+    ]
+    report = reconcile(deliveries, {"A": ledger("s1", "s2", "s3")})
+    assert report.ok
+    assert report.redelivered == 1
+    assert [d.settlement_id for d in report.booked["A"]] == ["s1", "s2", "s3"]
+
+
+@pytest.mark.parametrize(
+    ("deliveries", "problem"),
+    [
+        # Re-delivered in the middle of a lease: the previous holder's acked settlement.
+        ([("w1", "s1", 1), ("w1", "s2", 1), ("w2", "s3", 2), ("w2", "s2", 2)], "not at the start"),
+        # Re-delivered first, but not the last one booked before the takeover.
+        ([("w1", "s1", 1), ("w1", "s2", 1), ("w2", "s1", 2), ("w2", "s3", 2)], "not at the start"),
+        # Two holders at once under the same lease would deliver twice within it.
+        ([("w1", "s1", 1), ("w2", "s1", 1), ("w1", "s2", 1), ("w2", "s3", 1)], "not at the start"),
+        # Out of ledger order.
+        ([("w1", "s2", 1), ("w1", "s1", 1), ("w1", "s3", 1)], "in payment order"),
+    ],
+)
+def test_the_audit_flags_what_no_takeover_explains(
+    deliveries: list[tuple[str, str, int]], problem: str
+) -> None:
+    report = reconcile(
+        [booked(w, "A", s, e) for w, s, e in deliveries], {"A": ledger("s1", "s2", "s3")}
+    )
+    assert not report.ok
+    assert problem in report.unexplained[0]
+
+
+def test_the_audit_reports_a_lost_settlement() -> None:
+    report = reconcile([booked("w1", "A", "s1", 1)], {"A": ledger("s1", "s2"), "B": ledger("s9")})
+    assert report.lost == ["s2", "s9"]
+    assert not report.ok
+
+
+def test_the_fleet_demo_reconciles_and_prints_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    """What README and the issue invite: ``python -m amili_async demo --workers N`` (short)."""
+    argv = ["demo", "--workers", "2", "--creditors", "8", "--seconds", "4", "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "SIGKILL w2" in out
+    assert "w2 started again" in out
+    assert out.splitlines()[-1] == "OK"
