@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="fan-out and settlement polling against the sandbox")
     _data_options(demo)
+    demo.set_defaults(creditors=None)  # 20, or 60 with --workers
     demo.add_argument("--seconds", type=float, default=15.0, help="how long the sandbox pays out")
     demo.add_argument("--fault-rate", type=float, default=0.05, help="chance of a random fault")
     demo.add_argument("--payout-rate", type=float, default=4.0, help="new settlements per second")
@@ -52,15 +53,15 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="run that many worker processes sharing the creditors through a throwaway "
-        "PostgreSQL (60 creditors unless --creditors), SIGKILL one midway (needs asyncpg and "
-        "PostgreSQL's initdb and pg_ctl)",
+        "PostgreSQL, SIGKILL one midway and start it again (needs asyncpg and PostgreSQL's "
+        "initdb and pg_ctl)",
     )
     demo.set_defaults(command=_run_demo)
     return parser
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--creditors", type=int, default=None, help="default 20")
+    parser.add_argument("--creditors", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--settlements", type=int, default=None, help="settlements per creditor")
 
@@ -69,7 +70,7 @@ async def _serve_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import DEFAULT_TOKEN, FaultPlan, SandboxServer
 
     server = SandboxServer(
-        creditors=args.creditors or 20,
+        creditors=args.creditors,
         seed=args.seed,
         cases=args.cases,
         settlements=args.settlements,
@@ -107,8 +108,10 @@ async def _until_stopped() -> None:
 async def _run_demo(args: argparse.Namespace) -> int:
     from .demo import DemoOptions, run_demo
 
+    if args.creditors is None:
+        args.creditors = 60 if args.workers else 20
     options = DemoOptions(
-        creditors=args.creditors or (60 if args.workers else 20),
+        creditors=args.creditors,
         seed=args.seed,
         seconds=args.seconds,
         fault_rate=args.fault_rate,

@@ -50,7 +50,7 @@ class _Received:
 
 async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool:
     """Run the demo; returns whether the reconciliation matched."""
-    if options.workers:
+    if options.workers > 0:
         from ._fleet import run_fleet_demo
 
         return await run_fleet_demo(options, out)
