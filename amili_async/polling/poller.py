@@ -566,31 +566,42 @@ class SettlementPoller(AsyncClosing):
             if state.saved_seq >= seq:  # an ack that held the lock saved past it already
                 return
             target, cursor = state.wanted_seq, state.wanted_cursor
-            await self._write_cursor(state, cursor)
+            if state.epoch is None:  # inlined, not _write_cursor: a coroutine less per ack
+                try:
+                    await self._store.save(self._store_sender, state.creditor_id, cursor)
+                except Exception as exc:
+                    self._store_failed("save the cursor of", state.creditor_id, exc)
+            else:
+                await self._save_leased(state, cursor, state.epoch)
             state.saved_seq = target
         finally:
             lock.release()
 
     async def _write_cursor(self, state: _Creditor, cursor: str) -> None:
-        """Save the cursor, under the state's lease if it has one.
+        """Save the cursor, under the state's lease if it has one (as ``_save_through`` does).
 
         Raises:
             LeaseLostError: The lease is gone; the creditor has been dropped (see _lose).
             AmiliError: The store failed; the poller ends.
         """
-        epoch = state.epoch
+        if state.epoch is not None:
+            await self._save_leased(state, cursor, state.epoch)
+            return
         try:
-            if epoch is None:
-                await self._store.save(self._store_sender, state.creditor_id, cursor)
-            else:
-                if state.lost:
-                    raise _lease_lost(state)
-                await self._leasing_store().save_leased(
-                    self._store_sender, state.creditor_id, cursor, epoch
-                )
+            await self._store.save(self._store_sender, state.creditor_id, cursor)
+        except Exception as exc:
+            self._store_failed("save the cursor of", state.creditor_id, exc)
+
+    async def _save_leased(self, state: _Creditor, cursor: str, epoch: int) -> None:
+        """Save under the lease ``epoch``; a refusal drops the creditor and raises
+        LeaseLostError, any other failure ends the poller."""
+        if state.lost:
+            raise _lease_lost(state)
+        try:
+            await self._leasing_store().save_leased(
+                self._store_sender, state.creditor_id, cursor, epoch
+            )
         except errors.LeaseLostError as exc:
-            if epoch is None:  # a store that does not lease has no business raising it
-                self._store_failed("save the cursor of", state.creditor_id, exc)
             self._lose(state, f"the store refused a save: {exc}")
             raise
         except Exception as exc:
