@@ -158,7 +158,7 @@ class SyncLog:
 
     def __init__(self, store: PostgresCheckpointStore) -> None:
         self.inner = store.sync_leases
-        self.answered: list[tuple[float, Mapping[str, int]]] = []
+        self.answered: list[tuple[float, float, Mapping[str, int]]] = []  # sent, answered, held
         self.stop = False
         store.sync_leases = self  # type: ignore[method-assign]
 
@@ -167,7 +167,7 @@ class SyncLog:
             await asyncio.Event().wait()
         sent = time.monotonic()
         held = await self.inner(sender_id, creditor_ids)
-        self.answered.append((sent, held))
+        self.answered.append((sent, time.monotonic(), held))
         return held
 
 
@@ -187,9 +187,14 @@ async def test_a_worker_that_stops_renewing_loses_its_creditors_within_two_ttl(
         await until(lambda: survivor.poller.stats.creditors_held == 40, "the takeover")
         # The stuck worker stopped delivering on its own once it could not renew for lease_ttl.
         await until(lambda: stuck.poller.stats.creditors_held == 0, "the stuck worker to let go")
-        last_renewal, theirs = stuck_log.answered[-1]
+        last_renewal, renewed_by, theirs = stuck_log.answered[-1]
         assert len(theirs) == 20
-        taken = next(sent for sent, held in survivor_log.answered if set(theirs) <= set(held))
+        # The protocol: the survivor's first sync after the stuck worker's leases expired took
+        # them all; it syncs every lease_ttl / 3, so that is within 2 x lease_ttl of the renewal.
+        expired_by = renewed_by + TTL
+        first_after = next(held for sent, _, held in survivor_log.answered if sent > expired_by)
+        assert set(theirs) <= set(first_after)
+        taken = next(sent for sent, _, held in survivor_log.answered if set(theirs) <= set(held))
         assert taken - last_renewal <= 2 * TTL
         assert survivor.poller.stats.takeovers - takeovers_before == 20
         sandbox.start_payouts(40.0, seed=5)
