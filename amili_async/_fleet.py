@@ -226,6 +226,7 @@ class Fleet:
         self.status: dict[str, dict[str, Any]] = {}
         self.takeovers = 0  # reported by workers that stopped cleanly
         self.kills = 0
+        self.first_delivery_at = 0.0  # time.perf_counter() of the first delivery read
         self._args = [
             "--dsn",
             dsn,
@@ -316,6 +317,8 @@ class Fleet:
                 if record.get("stopped"):
                     self.takeovers += int(record["takeovers"])
                 continue
+            if not self.deliveries:
+                self.first_delivery_at = time.perf_counter()
             self.deliveries.append(
                 Delivery(
                     record["worker"],
