@@ -264,6 +264,30 @@ async def test_workers_syncing_at_the_same_moment_never_overlap(make: Make) -> N
     assert_split(held)
 
 
+async def test_syncs_and_saves_of_several_workers_at_once_never_deadlock(make: Make) -> None:
+    workers = [make(lease_ttl=30, pool_size=2) for _ in range(3)]
+    held: list[Mapping[str, int]] = [{} for _ in workers]
+    written: dict[str, str] = {}
+
+    async def save_all(n: int, round_: int) -> None:
+        async def one(creditor: str, epoch: int) -> None:
+            cursor = f"w{n}-r{round_}"
+            with contextlib.suppress(LeaseLostError):  # given up by a sync running alongside
+                await workers[n].save_leased("", creditor, cursor, epoch)
+                written[creditor] = cursor
+
+        await asyncio.gather(*(one(c, e) for c, e in held[n].items()))
+
+    for round_ in range(6):  # workers join one by one: leases move while saves are in flight
+        active = range(min(round_ + 1, len(workers)))
+        syncs = [workers[n].sync_leases("", IDS) for n in active]
+        results = await asyncio.gather(*syncs, *(save_all(n, round_) for n in active))
+        for n in active:
+            held[n] = results[n]  # type: ignore[assignment]
+    assert_split(await settle(workers))
+    assert [await workers[0].load("", c) for c in IDS] == [written.get(c) for c in IDS]
+
+
 async def test_a_worker_that_stops_renewing_loses_its_creditors(make: Make) -> None:
     survivor, dead = make(lease_ttl=TTL), make(lease_ttl=TTL)
     before = await settle([survivor, dead])
