@@ -3,7 +3,7 @@ PYTHON ?= python3
 TOOLS := .venv-tools
 NOX := $(TOOLS)/bin/nox
 
-.PHONY: demo test lint typecheck docs bench clean
+.PHONY: demo demo-fleet test lint typecheck docs bench clean
 
 $(NOX):
 	$(PYTHON) -m venv $(TOOLS)
@@ -12,6 +12,9 @@ $(NOX):
 
 demo: $(NOX)  ## the main job: the demo against the embedded sandbox
 	$(NOX) -s demo
+
+demo-fleet: $(NOX)  ## three worker processes share the creditors through a throwaway PostgreSQL
+	$(NOX) -s demo-fleet
 
 test: $(NOX)  ## the whole suite: lint, typecheck, tests, the docs build
 	$(NOX) -s lint typecheck tests docs

@@ -53,3 +53,11 @@ def demo(session: nox.Session) -> None:
     """The demo against the embedded sandbox server."""
     session.install("-e", ".")
     session.run("python", "-m", "amili_async", "demo", *session.posargs)
+
+
+@nox.session(name="demo-fleet")
+def demo_fleet(session: nox.Session) -> None:
+    """Three worker processes sharing 60 creditors through a throwaway PostgreSQL (the machine's
+    initdb and pg_ctl), one SIGKILLed midway."""
+    session.install("-e", ".[postgres]")
+    session.run("python", "-m", "amili_async", "demo", "--workers", "3", *session.posargs)

@@ -54,10 +54,19 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="fan-out and settlement polling against the sandbox")
     _data_options(demo)
+    demo.set_defaults(creditors=None)  # 20, or 60 with --workers
     demo.add_argument("--seconds", type=float, default=15.0, help="how long the sandbox pays out")
     demo.add_argument("--fault-rate", type=float, default=0.05, help="chance of a random fault")
     demo.add_argument("--payout-rate", type=float, default=4.0, help="new settlements per second")
     demo.add_argument("--quiet", action="store_true", help="no line per settlement")
+    demo.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run that many worker processes sharing the creditors through a throwaway "
+        "PostgreSQL, SIGKILL one midway and start it again (needs asyncpg and PostgreSQL's "
+        "initdb and pg_ctl)",
+    )
     demo.set_defaults(command=_run_demo, command_name="demo")
     return parser
 
@@ -137,6 +146,8 @@ async def _until_stopped() -> None:
 async def _run_demo(args: argparse.Namespace) -> int:
     from .demo import DemoOptions, run_demo
 
+    if args.creditors is None:
+        args.creditors = 60 if args.workers else 20
     _require_positive(("--creditors", args.creditors))
 
     options = DemoOptions(
@@ -147,5 +158,6 @@ async def _run_demo(args: argparse.Namespace) -> int:
         payout_rate=args.payout_rate,
         settlements=3 if args.settlements is None else args.settlements,
         quiet=args.quiet,
+        workers=args.workers,
     )
     return 0 if await run_demo(options, sys.stdout) else 1

@@ -45,6 +45,7 @@ class DemoOptions:
     settlements: int = 3
     concurrency: int = 10
     quiet: bool = False
+    workers: int = 0  # > 0: that many worker processes share the creditors through PostgreSQL
 
 
 @dataclasses.dataclass
@@ -56,6 +57,10 @@ class _Received:
 
 async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool:
     """Run the demo; returns whether the reconciliation matched."""
+    if options.workers > 0:
+        from ._fleet import run_fleet_demo
+
+        return await run_fleet_demo(options, out)
     faults = FaultPlan(rate=options.fault_rate, kinds=RETRIED_FAULTS, seed=options.seed)
     async with SandboxServer(
         creditors=options.creditors,

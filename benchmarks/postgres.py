@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from amili_async import PostgresCheckpointStore
-from tests.pg import PostgresServer, throwaway_postgres
+from amili_async._pgserver import PostgresServer, throwaway_postgres
 
 from ._report import Report
 

@@ -1,5 +1,5 @@
-"""pytest fixtures over tests/pg.py: ``postgres`` (one throwaway server per session) and ``pg_dsn``
-(a new empty database per test). Registered as a plugin by tests/conftest.py."""
+"""pytest fixtures over amili_async/_pgserver.py: ``postgres`` (one throwaway server per
+session) and ``pg_dsn`` (a new empty database per test). Registered as a plugin by tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from .pg import PostgresNotFound, PostgresServer, find_bin_dir, throwaway_postgres
+from amili_async._pgserver import PostgresNotFound, PostgresServer, find_bin_dir, throwaway_postgres
 
 
 def _in_ci() -> bool:

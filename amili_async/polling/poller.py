@@ -15,6 +15,12 @@ Each creditor has its own small task (fetching is bounded by a shared semaphore)
 keeps failing is backed off and reported, and never stops the others. What no retry can mend (the
 checkpoint store failing, rejected credentials, the client closed) ends the poller: ``async for``
 raises it.
+
+With a [`LeasingStore`][amili_async.LeasingStore] (PostgreSQL) the poller polls only the creditors
+whose leases it holds: a lease task syncs them with the store when the poller starts and about
+every ``lease_ttl / 3`` seconds after, starts a creditor's task when its lease arrives and stops
+it when the lease goes. Each lease held is its own ``_Creditor`` state, so every event knows the
+epoch it was fetched under and saves go through ``save_leased`` with that epoch.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import collections
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self, TypedDict
 
 import msgspec
@@ -35,7 +41,7 @@ from ..endpoints import SETTLEMENT_PAGE
 from ..models.decoding import TypedDecoder
 from ..models.polling import SettlementPage
 from .stats import CreditorStats, PollerStats
-from .stores import ClaimingStore
+from .stores import ClaimingStore, LeasingStore
 
 if TYPE_CHECKING:
     from ..client import AmiliClient
@@ -107,6 +113,12 @@ class SettlementEvent:
         return self._cursor
 
     @property
+    def lease_epoch(self) -> int | None:
+        """The epoch of the lease this settlement was fetched under, with a
+        [`LeasingStore`][amili_async.LeasingStore]; ``None`` with any other store."""
+        return self._creditor.epoch
+
+    @property
     def acked(self) -> bool:
         """Whether the creditor's stored cursor is at or past this settlement."""
         return self._creditor.saved_seq >= self._seq
@@ -126,6 +138,10 @@ class SettlementEvent:
         harmless.
 
         Raises:
+            LeaseLostError: With a [`LeasingStore`][amili_async.LeasingStore]: this worker no
+                longer holds the creditor's lease (another worker took it over, or this one
+                could not renew it), so the cursor was not moved; the poller goes on with its
+                other creditors, and the new holder delivers this settlement again.
             CheckpointError: The store could not save the cursor; the poller ends too.
         """
         state = self._creditor
@@ -145,7 +161,9 @@ class SettlementEvent:
 
 class _Creditor:
     """The poller's state for one creditor. Each event keeps a reference to it, so what belongs
-    to the fetch an event came from (e.g. a later lease integration's epoch) can live here."""
+    to the fetch an event came from lives here: with a leasing store, each lease the poller
+    acquires gets a new state carrying that lease's epoch, and a lost lease's state is marked
+    ``lost`` for good."""
 
     def __init__(
         self,
@@ -154,18 +172,25 @@ class _Creditor:
         query: dict[str, str],
         dedupe_window: int,
         stats: CreditorStats,
+        *,
+        epoch: int | None = None,
+        save_lock: asyncio.Lock | None = None,
     ) -> None:
         self.poller = poller
         self.creditor_id = creditor_id
         self.query = query  # the poll's query string, without the cursor
         self.stats = stats
+        self.epoch = epoch  # the lease this state polls under; None: the store does not lease
+        self.lost = False  # the lease is gone: nothing more is delivered or saved under it
         self.loaded = False
         self.fetch_cursor: str | None = None  # where the next request starts (runs ahead of acks)
         self.seq = 0  # events made so far
         # Checkpointing: acks record the newest cursor wanted, then save under the lock; an ack
         # that gets the lock after another saved past it has nothing left to do, so concurrent
         # acks merge into few saves and the stored cursor only moves forward.
-        self.save_lock = asyncio.Lock()
+        # Shared by the states of successive leases of one creditor: a new lease loads the
+        # cursor only once a save made under the previous one has landed.
+        self.save_lock = save_lock if save_lock is not None else asyncio.Lock()
         self.saved_seq = 0  # events whose cursor is stored
         self.wanted_seq = 0
         self.wanted_cursor = ""
@@ -261,6 +286,19 @@ class SettlementPoller(AsyncClosing):
     [`CheckpointError`][amili_async.CheckpointError] from ``async with`` (or the first step of
     ``async for``).
 
+    A store shared by several workers that splits the creditors among them (a
+    [`LeasingStore`][amili_async.LeasingStore], such as
+    [`PostgresCheckpointStore`][amili_async.PostgresCheckpointStore]) makes the poller poll only
+    the creditors whose leases this worker holds: give every worker the same ``creditor_ids``. The
+    poller renews its leases about every ``lease_ttl / 3`` seconds and releases them when it
+    closes. When a lease is lost it stops delivering that creditor at once and drops what it had
+    fetched for it; an ``ack()`` of that creditor's events raises
+    [`LeaseLostError`][amili_async.LeaseLostError] (the ack the loop makes when it asks for the
+    next event drops the event instead, and logs it). If the store cannot be reached to renew
+    the leases for ``lease_ttl``, the poller stops delivering every creditor it held, since
+    other workers may have taken them over, and takes them up again once it can renew. See the
+    "many machines" guide.
+
     Args:
         client: The client to poll with; its ``RetryPolicy`` retries transient failures.
         creditor_ids: The creditors to poll: a collection of non-empty strings.
@@ -329,6 +367,7 @@ class SettlementPoller(AsyncClosing):
         self._max_unacked = max_unacked
         self._poll_timeout = poll_timeout
         self._fetch_slots = asyncio.Semaphore(concurrency)
+        self._dedupe_window = dedupe_window
         self.stats = PollerStats()
         self._creditors: dict[str, _Creditor] = {}
         for cid in ids:
@@ -350,6 +389,14 @@ class SettlementPoller(AsyncClosing):
         self._start_lock = asyncio.Lock()
         self._started = False
         self._claimed = False
+        # A leasing store: the states of the creditors whose leases are held now, their tasks,
+        # tasks being stopped, and the last epoch held of every creditor (to count takeovers).
+        self._leasing: LeasingStore | None = store if isinstance(store, LeasingStore) else None
+        self._held: dict[str, _Creditor] = {}
+        self._poll_tasks: dict[str, asyncio.Task[None]] = {}
+        self._ending_tasks: set[asyncio.Task[None]] = set()
+        self._last_epochs: dict[str, int] = {}
+        self._leasing_started = False
         self._stopping = False
         self._fatal: errors.AmiliError | None = None
 
@@ -371,19 +418,24 @@ class SettlementPoller(AsyncClosing):
         any task."""
         self._stopping = True
         self._current = None
-        for task in self._tasks:
+        for task in [*self._tasks, *self._poll_tasks.values()]:
             task.cancel()
         if not self._queue.full():
             self._queue.put_nowait(_STOP)
         self._make_room()
 
     async def aclose(self) -> None:
-        """Stop, wait until every background task has ended, and release the store's claim.
-        Unacknowledged events stay unsaved: they are delivered again by the next poller on the
-        same store."""
+        """Stop, wait until every background task has ended, and release the store's claim or
+        leases. Unacknowledged events stay unsaved: they are delivered again by the next poller
+        on the same store (with a leasing store, by whichever worker takes the creditor over;
+        acking them after this raises [`LeaseLostError`][amili_async.LeaseLostError])."""
         self.stop()
-        tasks, self._tasks = self._tasks, []
+        tasks = [*self._tasks, *self._poll_tasks.values(), *self._ending_tasks]
+        self._tasks, self._poll_tasks = [], {}
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._leasing_started:
+            await self._release_leases()
+        self.stats.creditors_held = 0
         if self._claimed:
             self._claimed = False
             try:
@@ -400,7 +452,9 @@ class SettlementPoller(AsyncClosing):
             if self._started:
                 return
             self._client._ensure_transport()  # fail fast on a closed client
-            if isinstance(self._store, ClaimingStore):
+            if self._leasing is not None:
+                self._leasing_started = True  # the lease task syncs before anything is fetched
+            elif isinstance(self._store, ClaimingStore):
                 creditor_ids = list(self._creditors)
                 try:
                     await self._store.claim(self._store_sender, creditor_ids)
@@ -408,12 +462,18 @@ class SettlementPoller(AsyncClosing):
                     self._store_failed("claim", "its creditors", exc)
                 self._claimed = True
             self._started = True
-        for state in self._creditors.values():
-            state.stats.started()
-        self._tasks = [
-            asyncio.create_task(self._poll_creditor(state), name=f"amili-poll-{cid}")
-            for cid, state in self._creditors.items()
-        ]
+        if self._leasing is not None:
+            self._tasks = [
+                asyncio.create_task(self._keep_leases(self._leasing), name="amili-poll-leases")
+            ]
+        else:
+            for state in self._creditors.values():
+                state.stats.started()
+            self._tasks = [
+                asyncio.create_task(self._poll_creditor(state), name=f"amili-poll-{cid}")
+                for cid, state in self._creditors.items()
+            ]
+            self.stats.creditors_held = len(self._creditors)
         self._tasks.append(asyncio.create_task(self._log_stats(), name="amili-poll-stats"))
 
     def _claiming_store(self) -> ClaimingStore:
@@ -440,7 +500,10 @@ class SettlementPoller(AsyncClosing):
             # the consumer is done with it: it asks for the next one
             state = pending._creditor
             if state.wants_save_past(pending._seq, pending._cursor):
-                await self._save_through(state, pending._seq)
+                try:
+                    await self._save_through(state, pending._seq)
+                except errors.LeaseLostError as lost:  # never raised here: the event is dropped
+                    logger.warning("settlement poller: dropped the ack of %r: %s", pending, lost)
         if not self._started:
             await self._ensure_started()
         if not self._auto_ack:
@@ -484,6 +547,10 @@ class SettlementPoller(AsyncClosing):
 
     async def _ack_out_of_order(self, event: SettlementEvent) -> None:
         state = event._creditor
+        if state.lost:  # its events no longer count as outstanding (see _lose)
+            if event._seq > state.saved_seq:
+                raise _lease_lost(state)
+            return
         joined = state.record_ack(event._seq, event._cursor)
         if joined:
             self._outstanding -= joined
@@ -499,13 +566,46 @@ class SettlementPoller(AsyncClosing):
             if state.saved_seq >= seq:  # an ack that held the lock saved past it already
                 return
             target, cursor = state.wanted_seq, state.wanted_cursor
-            try:
-                await self._store.save(self._store_sender, state.creditor_id, cursor)
-            except Exception as exc:
-                self._store_failed("save the cursor of", state.creditor_id, exc)
+            if state.epoch is None:  # inlined, not _write_cursor: a coroutine less per ack
+                try:
+                    await self._store.save(self._store_sender, state.creditor_id, cursor)
+                except Exception as exc:
+                    self._store_failed("save the cursor of", state.creditor_id, exc)
+            else:
+                await self._save_leased(state, cursor, state.epoch)
             state.saved_seq = target
         finally:
             lock.release()
+
+    async def _write_cursor(self, state: _Creditor, cursor: str) -> None:
+        """Save the cursor, under the state's lease if it has one (as ``_save_through`` does).
+
+        Raises:
+            LeaseLostError: The lease is gone; the creditor has been dropped (see _lose).
+            AmiliError: The store failed; the poller ends.
+        """
+        if state.epoch is not None:
+            await self._save_leased(state, cursor, state.epoch)
+            return
+        try:
+            await self._store.save(self._store_sender, state.creditor_id, cursor)
+        except Exception as exc:
+            self._store_failed("save the cursor of", state.creditor_id, exc)
+
+    async def _save_leased(self, state: _Creditor, cursor: str, epoch: int) -> None:
+        """Save under the lease ``epoch``; a refusal drops the creditor and raises
+        LeaseLostError, any other failure ends the poller."""
+        if state.lost:
+            raise _lease_lost(state)
+        try:
+            await self._leasing_store().save_leased(
+                self._store_sender, state.creditor_id, cursor, epoch
+            )
+        except errors.LeaseLostError as exc:
+            self._lose(state, f"the store refused a save: {exc}")
+            raise
+        except Exception as exc:
+            self._store_failed("save the cursor of", state.creditor_id, exc)
 
     def _store_failed(self, action: str, creditor: str, exc: Exception) -> NoReturn:
         """End the poller over a failed store call and raise: the store's own AmiliError as it
@@ -519,6 +619,157 @@ class SettlementPoller(AsyncClosing):
         self._end_with(error)
         raise error from exc
 
+    # -- leases (a LeasingStore) -----------------------------------------------------------------
+
+    def _leasing_store(self) -> LeasingStore:
+        store = self._leasing
+        assert store is not None
+        return store
+
+    async def _keep_leases(self, store: LeasingStore) -> None:
+        """Sync the leases now and about every ``lease_ttl / 3`` seconds; a failed sync is
+        retried with backoff, and once none has succeeded for ``lease_ttl`` every creditor held
+        is dropped (other workers may have taken them over by then)."""
+        loop = asyncio.get_running_loop()
+        ttl = store.lease_ttl
+        period = ttl / 3
+        creditor_ids = list(self._creditors)
+        renewed_at: float | None = None  # when the last successful sync was sent (loop time)
+        failures = 0
+        while True:
+            sent = loop.time()
+            # A renewal that comes back after the leases ran out proves nothing: give up then.
+            deadline = renewed_at + ttl if self._held and renewed_at is not None else None
+            try:
+                async with asyncio.timeout_at(deadline):
+                    held = await store.sync_leases(self._store_sender, creditor_ids)
+            except Exception as exc:  # the database is down, or slow: retry, and keep count
+                failures += 1
+                delay = min(period, 0.1 * 2.0 ** min(failures - 1, 16))
+                delay *= 1 - self._jitter * random.random()
+                logger.warning(
+                    "settlement poller: %r could not sync its leases (%d in a row): %s",
+                    store,
+                    failures,
+                    exc if str(exc) else type(exc).__name__,
+                )
+                if deadline is not None and loop.time() >= deadline:
+                    self._lose_all(f"its leases could not be renewed for {ttl} s", logging.WARNING)
+            else:
+                failures = 0
+                renewed_at = sent
+                self._apply_leases(held)
+                delay = period
+            if self._held and renewed_at is not None:  # never sleep past the leases' end
+                delay = min(delay, max(renewed_at + ttl - loop.time(), 0.0))
+            await asyncio.sleep(delay)
+
+    def _apply_leases(self, held: Mapping[str, int]) -> None:
+        """Drop the creditors whose lease is gone (or was taken anew), start the new ones."""
+        for creditor_id, state in list(self._held.items()):
+            epoch = held.get(creditor_id)
+            if epoch != state.epoch:
+                why = "the store no longer grants it" if epoch is None else f"now epoch {epoch}"
+                self._lose(state, why, level=logging.INFO)
+        for creditor_id, epoch in held.items():
+            if creditor_id not in self._held and creditor_id in self._creditors:
+                self._acquire(creditor_id, epoch)
+
+    def _acquire(self, creditor_id: str, epoch: int) -> None:
+        """Start polling a creditor under a lease just acquired: a new state (the cursor is
+        loaded again: another worker may have moved it)."""
+        template = self._creditors[creditor_id]
+        # Every acquisition bumps the epoch: a gap since our last one means another worker
+        # held it in between (epoch > 1 on a first acquisition: someone held it before).
+        if epoch > self._last_epochs.get(creditor_id, 0) + 1:
+            self.stats.takeovers += 1
+        self._last_epochs[creditor_id] = epoch
+        state = _Creditor(
+            self,
+            creditor_id,
+            template.query,
+            self._dedupe_window,
+            template.stats,
+            epoch=epoch,
+            save_lock=template.save_lock,
+        )
+        self._held[creditor_id] = state
+        self.stats.creditors_held = len(self._held)
+        state.stats.acquired()
+        self._poll_tasks[creditor_id] = asyncio.create_task(
+            self._poll_creditor(state), name=f"amili-poll-{creditor_id}"
+        )
+        logger.debug("settlement poller: acquired creditor %s (epoch %d)", creditor_id, epoch)
+
+    def _lose(self, state: _Creditor, why: str, *, level: int = logging.WARNING) -> None:
+        """Stop delivering a creditor whose lease is gone: stop its task, drop what was fetched
+        for it and not handed out; its events can no longer be acked."""
+        creditor_id = state.creditor_id
+        if self._held.get(creditor_id) is not state:  # an earlier lease, dropped already
+            return
+        del self._held[creditor_id]
+        state.lost = True
+        task = self._poll_tasks.pop(creditor_id, None)
+        if task is not None:
+            task.cancel()
+            self._ending_tasks.add(task)
+            task.add_done_callback(self._ending_tasks.discard)
+        dropped = self._drop_fetched(state)
+        if not self._auto_ack:  # its events out, handed and not in the acked prefix, are void
+            self._outstanding -= state.seq - dropped - state.acked_through
+            self._make_room()
+        state.stats.released()
+        self.stats.creditors_held = len(self._held)
+        logger.log(
+            level,
+            "settlement poller: lost the lease on creditor %s (epoch %s): %s; stopped "
+            "delivering it, dropped %d fetched settlement(s)",
+            creditor_id,
+            state.epoch,
+            why,
+            dropped,
+        )
+
+    def _lose_all(self, why: str, level: int) -> None:
+        for state in list(self._held.values()):
+            self._lose(state, why, level=level)
+
+    def _drop_fetched(self, state: _Creditor) -> int:
+        """Remove the creditor's settlements not handed out yet (the rest of the page in hand
+        and its queued pages); return how many."""
+        dropped = 0
+        current = self._current
+        if current is not None and current.creditor is state:
+            dropped += current.end - current.next
+            current.end = current.next
+        kept: list[object] = []
+        queue = self._queue
+        while not queue.empty():  # synchronous: no page can be put in between
+            item = queue.get_nowait()
+            if isinstance(item, _Fresh) and item.creditor is state:
+                dropped += item.end - item.next
+            else:
+                kept.append(item)
+        for item in kept:
+            queue.put_nowait(item)
+        return dropped
+
+    async def _release_leases(self) -> None:
+        """Give every lease up (all our creditor ids: a sync cut short may have taken some we
+        never heard of); errors are logged, the leases then expire after ``lease_ttl``."""
+        store = self._leasing_store()
+        self._leasing_started = False
+        self._lose_all("the poller closed", logging.DEBUG)
+        try:
+            await store.release_leases(self._store_sender, list(self._creditors))
+        except Exception as exc:
+            logger.warning(
+                "settlement poller: %r failed to release its leases (they expire after %s s): %s",
+                store,
+                store.lease_ttl,
+                exc,
+            )
+
     # -- one creditor's loop -------------------------------------------------------------------
 
     async def _poll_creditor(self, state: _Creditor) -> None:
@@ -528,6 +779,8 @@ class SettlementPoller(AsyncClosing):
                 if not state.loaded:
                     await self._load(state)
                 await self._drain(state)
+            except errors.LeaseLostError:  # saving the "now" cursor: the lease is gone
+                return
             except _FATAL as error:
                 self._end_with(error)
                 return
@@ -541,16 +794,15 @@ class SettlementPoller(AsyncClosing):
     async def _load(self, state: _Creditor) -> None:
         creditor_id = state.creditor_id
         try:
-            cursor = await self._store.load(self._store_sender, creditor_id)
+            # Under the lock: a save made under this creditor's previous lease has landed.
+            async with state.save_lock:
+                cursor = await self._store.load(self._store_sender, creditor_id)
         except Exception as exc:
             self._store_failed("load the cursor of", creditor_id, exc)
         if cursor is None and self._start == "now":
             cursor = await self._walk_to_end(state)
             if cursor is not None:
-                try:
-                    await self._store.save(self._store_sender, creditor_id, cursor)
-                except Exception as exc:
-                    self._store_failed("save the cursor of", creditor_id, exc)
+                await self._write_cursor(state, cursor)
         state.fetch_cursor = cursor
         state.loaded = True
 
@@ -740,6 +992,14 @@ def _require_creditor(page: SettlementPage, creditor_id: str) -> None:
         f"creditor {creditor_id}: the answer holds neither this creditor nor settlements; "
         "is it a creditor of this sender (sender_id)?",
         creditor_id=creditor_id,
+    )
+
+
+def _lease_lost(state: _Creditor) -> errors.LeaseLostError:
+    return errors.LeaseLostError(
+        f"this worker no longer holds the lease on creditor {state.creditor_id} (epoch "
+        f"{state.epoch}): the cursor was not saved; the creditor's new holder delivers the "
+        "settlement again"
     )
 
 

@@ -38,7 +38,8 @@ class CreditorStats:
     @property
     def lag(self) -> float | None:
         """Seconds since the last successful poll; for a creditor that never succeeded, since
-        the poller started (``None`` before it starts)."""
+        the poller started (``None`` before it starts). With a leasing store: since this worker
+        acquired the creditor's lease, and ``None`` while it does not hold it."""
         since = self._last_success if self._last_success is not None else self._started
         if since is None:
             return None
@@ -48,6 +49,16 @@ class CreditorStats:
         """The poller started polling this creditor: its lag counts from now until a success."""
         if self._started is None:
             self._started = time.monotonic()
+
+    def acquired(self) -> None:
+        """This worker acquired the creditor's lease: its lag counts from now until a success."""
+        self._started = time.monotonic()
+        self._last_success = None
+
+    def released(self) -> None:
+        """The lease is gone: the creditor is another worker's, neither lagging nor failing here."""
+        self._started = self._last_success = None
+        self.consecutive_failures = 0
 
     def succeeded(self) -> None:
         # Called on every poll: two clock reads, no datetime objects.
@@ -75,12 +86,20 @@ class PollerStats:
         duplicates_dropped: Settlements the server sent again and the poller did not re-deliver.
         errors: Failed polls (after the client's retries), across all creditors.
         creditors: Per-creditor health, by creditor id.
+        creditors_held: The creditors this poller polls now: all of them, except with a leasing
+            store, where it is those whose leases this worker holds (its share of the fleet's).
+        takeovers: With a leasing store: leases this worker acquired that another worker held
+            since this poller last held them (or ever, for a creditor it never held): the lease
+            epoch jumped by more than one. Each may re-deliver one settlement that the other
+            worker delivered and did not ack.
     """
 
     requests: int = 0
     retries: int = 0
     duplicates_dropped: int = 0
     errors: int = 0
+    creditors_held: int = 0
+    takeovers: int = 0
     creditors: dict[str, CreditorStats] = dataclasses.field(default_factory=dict)
 
     @property
@@ -112,5 +131,6 @@ class PollerStats:
         return (
             f"{self.settlements_delivered} settlements delivered, {self.requests} requests, "
             f"{self.retries} retries, {self.errors} errors, {self.duplicates_dropped} duplicates "
-            f"dropped, {len(self.failing)}/{len(self.creditors)} creditors failing, max lag {lag}"
+            f"dropped, {len(self.failing)}/{len(self.creditors)} creditors failing, max lag {lag}, "
+            f"{self.creditors_held} creditors held, {self.takeovers} takeovers"
         )

@@ -1,4 +1,4 @@
-"""PostgresCheckpointStore against a real throwaway server (tests/pg.py): the store contract, table
+"""PostgresCheckpointStore against a real throwaway server (amili_async/_pgserver.py): the store contract, table
 creation by several workers at once, and the leases: a fair split, takeover of a dead worker's
 creditors, refusal of a stalled worker's late save, late joiners, release on close."""
 

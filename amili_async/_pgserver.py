@@ -1,11 +1,11 @@
-"""A throwaway PostgreSQL server for the tests (see tests/pg_fixtures.py) and the benchmarks: the machine's own initdb and pg_ctl
-(on PATH or under /usr/lib/postgresql/*/bin), a temporary data directory, a free port on
+"""A throwaway PostgreSQL server for the tests (tests/pg_fixtures.py), the benchmarks and the fleet
+demo: the machine's own initdb and pg_ctl (on PATH or under /usr/lib/postgresql/*/bin), a temporary data directory, a free port on
 127.0.0.1, its unix socket in that directory, stopped (``-m immediate``) and removed at the end.
 
 PostgreSQL refuses to run as root; as root (CI) it runs as the ``postgres`` user that Debian's
 package creates, through ``runuser``, in a directory handed over to that user.
 
-Standard library only, so the benchmarks (and a demo) can use it without pytest.
+Standard library only: the demo, the benchmarks and the tests use it alike. Not public API.
 """
 
 from __future__ import annotations
