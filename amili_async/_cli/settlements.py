@@ -204,8 +204,7 @@ def _stop_on_signals(poller: SettlementPoller) -> asyncio.Event:
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(
-            NotImplementedError, ValueError
-        ):  # not on Windows, not in a thread
+        # Not on Windows, nor in a thread (then Ctrl-C interrupts without the clean stop).
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop)
     return interrupted
