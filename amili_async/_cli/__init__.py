@@ -36,7 +36,7 @@ exit codes: 0 ok, 1 failure (the API refused, a creditor failed), 2 usage error,
 130 interrupted. Colour and progress bars appear on a terminal only (NO_COLOR turns colour off).
 
 try it: amili sandbox --port 8080, then in another shell
-  amili batch --base-url http://127.0.0.1:8080 --token sk_sandbox_amili 923609016 --summary"""
+  amili batch --base-url http://127.0.0.1:8080 --token sk_sandbox_amili 842793483 --summary"""
 
 _COMMANDS = (sandbox, demo, ping, batch, settlements, fetch)
 

@@ -43,8 +43,6 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         help_text = action.help or ""
         if "default:" in help_text or action.default is argparse.SUPPRESS:
             return help_text
-        if not action.option_strings and action.nargs in ("*", "?"):
-            return f"{help_text} (default: none)"
         if not action.option_strings:
             return help_text
         if action.default is None:
@@ -96,8 +94,8 @@ def seconds(text: str) -> float:
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "connection",
-        "Credentials come from the options below or the client's environment variables: "
-        "AMILI_TOKEN, AMILI_USERNAME and AMILI_PASSWORD, or AMILI_CLIENT_ID, "
+        "Credentials come from these options or the client's environment variables:\n"
+        "AMILI_TOKEN, AMILI_USERNAME and AMILI_PASSWORD, or AMILI_CLIENT_ID,\n"
         "AMILI_CLIENT_SECRET and AMILI_TOKEN_URL.",
     )
     group.add_argument(
@@ -108,7 +106,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--token",
         metavar="TOKEN",
-        help="a bearer token (default: $AMILI_TOKEN, then the other variables above)",
+        help="a bearer token (default: $AMILI_TOKEN, then the variables above)",
     )
     group.add_argument(
         "--timeout",
@@ -179,7 +177,9 @@ def _read_ids(source: str) -> list[str]:
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("batch query")
     group.add_argument(
-        "--include-closed", action="store_true", help="also return closed cases (open ones only)"
+        "--include-closed",
+        action="store_true",
+        help="also return closed cases (default: off, open cases only)",
     )
     group.add_argument("--sender-id", metavar="ID", help="the sender (integration) account")
     group.add_argument("--customer-ref", metavar="REF", help="only this customer's cases")

@@ -32,8 +32,8 @@ short table of counts and sums."""
 
 EPILOG = """\
 examples:
-  amili batch 923609016 --include-closed > batch.json
-  amili batch 923609016 --summary"""
+  amili batch 842793483 --include-closed > batch.json
+  amili batch 842793483 --summary"""
 
 
 def add_parser(commands: Any) -> None:

@@ -23,18 +23,24 @@ def add_parser(commands: Any) -> None:
     parser = register(commands, "demo", "the SDK end to end against the sandbox", DESCRIPTION)
     add_data_options(parser, settlements_default=3)
     parser.add_argument(
-        "--seconds", type=float, default=15.0, help="how long the sandbox pays out while polling"
+        "--seconds",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long the sandbox pays out while polling",
     )
     parser.add_argument(
         "--fault-rate",
         type=float,
         default=0.05,
+        metavar="RATE",
         help="chance (0 to 1) that a request gets a retried fault (502, 503, 429, drop, slow)",
     )
     parser.add_argument(
         "--payout-rate",
         type=float,
         default=4.0,
+        metavar="PER_SECOND",
         help="new settlements paid out per second, over all creditors",
     )
     parser.add_argument("--quiet", action="store_true", help="no line per settlement")

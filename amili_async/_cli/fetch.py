@@ -41,7 +41,7 @@ are still written."""
 
 EPILOG = """\
 examples:
-  amili fetch 923609016 914553818 --out batches/
+  amili fetch 842793483 824378908 --out batches/
   amili fetch --ids-from creditors.txt --include-closed --concurrency 20
   cut -d, -f1 creditors.csv | amili fetch --ids-from - --raw"""
 
@@ -57,7 +57,11 @@ def add_parser(commands: Any) -> None:
         "--out", type=Path, default=Path("."), metavar="DIR", help="the folder to write to"
     )
     parser.add_argument(
-        "--concurrency", type=at_least(1), default=10, help="at most this many requests at once"
+        "--concurrency",
+        type=at_least(1),
+        default=10,
+        metavar="N",
+        help="at most this many requests at once",
     )
     parser.add_argument(
         "--deadline",

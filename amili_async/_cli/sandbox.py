@@ -26,17 +26,26 @@ def add_parser(commands: Any) -> None:
     parser = register(commands, "sandbox", "serve the embedded sandbox until stopped", DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     parser.add_argument(
-        "--port", type=at_least(0), default=8080, help="the port to listen on; 0 picks a free one"
+        "--port",
+        type=at_least(0),
+        default=8080,
+        metavar="PORT",
+        help="the port to listen on; 0 picks a free one",
     )
     add_data_options(parser, settlements_default=None)
     parser.add_argument(
         "--cases",
         type=at_least(0),
+        metavar="N",
         default=None,
         help="cases per creditor (default: a seeded number per creditor)",
     )
     parser.add_argument(
-        "--page-size", type=at_least(1), default=500, help="settlements per page of a poll"
+        "--page-size",
+        type=at_least(1),
+        default=500,
+        metavar="N",
+        help="settlements per page of a poll",
     )
     parser.add_argument(
         "--token",
@@ -47,12 +56,14 @@ def add_parser(commands: Any) -> None:
         "--fault-rate",
         type=float,
         default=0.0,
+        metavar="RATE",
         help="chance (0 to 1) that a request gets a random fault (502, 503, 429, drop, ...)",
     )
     parser.add_argument(
         "--payout-rate",
         type=float,
         default=0.0,
+        metavar="PER_SECOND",
         help="new settlements paid out per second, over all creditors",
     )
     parser.set_defaults(run=serve)
@@ -61,15 +72,24 @@ def add_parser(commands: Any) -> None:
 def add_data_options(parser: argparse.ArgumentParser, *, settlements_default: int | None) -> None:
     """The seeded data's size: shared with ``amili demo``."""
     parser.add_argument(
-        "--creditors", type=at_least(1), default=20, help="how many creditors to generate"
+        "--creditors",
+        type=at_least(1),
+        default=20,
+        metavar="N",
+        help="how many creditors to generate",
     )
     parser.add_argument(
-        "--seed", type=int, default=1, help="the data's random seed (same seed, same data)"
+        "--seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the data's random seed (same seed, same data)",
     )
     shown = "a seeded number" if settlements_default is None else settlements_default
     parser.add_argument(
         "--settlements",
         type=at_least(0),
+        metavar="N",
         default=settlements_default,
         help=f"settlements per creditor at the start (default: {shown})",
     )

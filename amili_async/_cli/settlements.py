@@ -42,7 +42,7 @@ last line, never lose one)."""
 
 EPILOG = """\
 examples:
-  amili settlements 923609016 914553818 --store cursors.db
+  amili settlements 842793483 824378908 --store cursors.db
   amili settlements --ids-from creditors.txt --store cursors.db --follow | jq .settlement.paymentAmount"""
 
 
@@ -85,7 +85,11 @@ def add_parser(commands: Any) -> None:
         help="with --follow: seconds between polls of a creditor",
     )
     parser.add_argument(
-        "--concurrency", type=at_least(1), default=10, help="at most this many requests at once"
+        "--concurrency",
+        type=at_least(1),
+        default=10,
+        metavar="N",
+        help="at most this many requests at once",
     )
     parser.add_argument(
         "--sender-id", metavar="ID", help="the sender account (also part of the cursor's key)"
