@@ -448,3 +448,12 @@ def test_progress_draws_only_on_a_terminal() -> None:
     assert pipe.getvalue() == ""
     assert terminal.getvalue().endswith("] 2/2 creditors, 1 failed\n")
     assert terminal.getvalue().count("\r") == 2
+
+
+def test_the_console_script_runs_main() -> None:
+    import importlib
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    module, _, name = pyproject["project"]["scripts"]["amili"].partition(":")
+    assert getattr(importlib.import_module(module), name) is main
