@@ -12,6 +12,7 @@ import asyncio
 import decimal
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 from amili_async import AmiliClient, __version__, decode_batch
 from amili_async._cli import build_parser, main
 from amili_async._cli._terminal import Progress, Styles
-from amili_async.sandbox import SandboxServer
+from amili_async.sandbox import Fault, SandboxServer
 
 pytestmark = pytest.mark.amili_sandbox(creditors=3, seed=1)
 
@@ -457,3 +458,36 @@ def test_the_console_script_runs_main() -> None:
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     module, _, name = pyproject["project"]["scripts"]["amili"].partition(":")
     assert getattr(importlib.import_module(module), name) is main
+
+
+async def test_verbose_logs_retries_on_stderr_and_only_while_it_runs(
+    amili_sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    amili_sandbox.faults.script("ping", Fault.E503)
+    assert await amili("ping", *connection(amili_sandbox)) == 0
+    assert capsys.readouterr().err == ""  # retried quietly without -v
+
+    amili_sandbox.faults.script("ping", Fault.E503)
+    handlers = list(logging.getLogger("amili_async").handlers)
+    assert await amili("-v", "ping", *connection(amili_sandbox)) == 0
+    err = capsys.readouterr().err
+    assert "INFO amili_async" in err
+    assert "retrying GET" in err and "/webapi/api/Ping" in err
+    assert amili_sandbox.token not in err
+    assert logging.getLogger("amili_async").handlers == handlers
+
+
+async def test_settlements_reports_a_failing_creditor_and_drains_the_others(
+    amili_sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = amili_sandbox.creditor_ids[:2]
+    amili_sandbox.faults.script("batch", Fault.E500)  # not retried: the first poll fails
+    assert await amili("settlements", *ids, *connection(amili_sandbox)) == 1
+    captured = capsys.readouterr()
+    failed_line, error_line = captured.err.splitlines()
+    failed = failed_line.split()[1].rstrip(":")
+    assert failed in ids and "500" in failed_line
+    assert error_line == "amili settlements: error: 1 of 2 creditors failed"
+    (other,) = set(ids) - {failed}
+    printed = [line["settlement"]["id"] for line in settlement_lines(captured.out)]
+    assert printed == [s["id"] for s in amili_sandbox.ledger(other)]

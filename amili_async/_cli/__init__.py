@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import errors
 from .._version import __version__
@@ -49,6 +51,13 @@ def build_parser(prog: str = "amili") -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s (amili_async) {__version__}"
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log the SDK's retries and poller stats on stderr; -vv also each request",
+    )
     commands = parser.add_subparsers(
         title="commands", metavar="COMMAND", required=True, parser_class=CommandParser
     )
@@ -62,6 +71,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "amili") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     command = f"{prog} {args.command_name}"
+    with _logging(args.verbose):
+        return _run(args, command)
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
     try:
         return int(asyncio.run(args.run(args)))
     except KeyboardInterrupt:
@@ -75,6 +89,26 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "amili") -> int:
     except BrokenPipeError:  # the reader went away (`| head`): no complaint, no traceback
         _silence_stdout()
         return EXIT_FAILURE
+
+
+@contextlib.contextmanager
+def _logging(verbosity: int) -> Iterator[None]:
+    """The SDK's log lines on stderr while the command runs (only with -v: by default the
+    package logs nowhere)."""
+    if not verbosity:
+        yield
+        return
+    logger = logging.getLogger("amili_async")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _hint(error: errors.AmiliError) -> str | None:

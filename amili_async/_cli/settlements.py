@@ -101,10 +101,19 @@ def add_parser(commands: Any) -> None:
 
 class _UntilDrained(SettlementPoller):
     """A poller that knows when every creditor's first drain is delivered: what was there when
-    the command started. A failed creditor counts as done (reported, exit code 1)."""
+    the command started. A failed creditor counts as done (reported, exit code 1).
+
+    It hooks the poller's internals (``_drain(state)`` and the creditor state's ``seq``, the
+    events made so far), which the poller does not offer publicly yet; it checks they are
+    there, so that a change there fails loudly here instead of waiting forever.
+    """
 
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, on_error=self._failed_once, **options)
+        if "_drain" not in vars(SettlementPoller) or not all(
+            isinstance(getattr(state, "seq", None), int) for state in self._creditors.values()
+        ):
+            raise RuntimeError("amili settlements: the SettlementPoller hooks it needs changed")
         self._made: dict[str, int] = {}  # creditor -> events made when its first drain ended
         self.failures: dict[str, Exception] = {}
         self.finished = asyncio.Event()
