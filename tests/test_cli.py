@@ -491,3 +491,14 @@ async def test_settlements_reports_a_failing_creditor_and_drains_the_others(
     (other,) = set(ids) - {failed}
     printed = [line["settlement"]["id"] for line in settlement_lines(captured.out)]
     assert printed == [s["id"] for s in amili_sandbox.ledger(other)]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_fits_80_columns(
+    command: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([command, "--help"] if command else ["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)

@@ -20,7 +20,7 @@ from .. import errors
 from .._version import __version__
 from . import batch, demo, fetch, ping, sandbox, settlements
 from ._errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
-from ._options import CommandParser, HelpFormatter
+from ._options import CommandParser, HelpFormatter, paragraphs
 from ._terminal import Styles
 
 __all__ = ["build_parser", "main"]
@@ -30,15 +30,18 @@ The command line of amili_async, the async SDK for Amili's AutoCollect debt-coll
 fetch batches, follow settlements, and try it all against an embedded sandbox."""
 
 EPILOG = """\
-credentials (ping, batch, settlements, fetch) come from --base-url/--token or the client's
-environment variables: AMILI_BASE_URL, AMILI_TOKEN, AMILI_USERNAME/AMILI_PASSWORD,
-AMILI_CLIENT_ID/AMILI_CLIENT_SECRET/AMILI_TOKEN_URL.
+credentials (ping, batch, settlements, fetch) come from --base-url and --token
+or the client's environment variables: AMILI_BASE_URL, AMILI_TOKEN,
+AMILI_USERNAME and AMILI_PASSWORD, or AMILI_CLIENT_ID, AMILI_CLIENT_SECRET
+and AMILI_TOKEN_URL.
 
-exit codes: 0 ok, 1 failure (the API refused, a creditor failed), 2 usage error,
-130 interrupted. Colour and progress bars appear on a terminal only (NO_COLOR turns colour off).
+exit codes: 0 ok, 1 failure (the API refused, a creditor failed), 2 usage
+error, 130 interrupted. Colour and progress bars appear on a terminal only
+(NO_COLOR turns colour off).
 
-try it: amili sandbox --port 8080, then in another shell
-  amili batch --base-url http://127.0.0.1:8080 --token sk_sandbox_amili 842793483 --summary"""
+try it: amili sandbox --port 8080, then in another shell:
+  export AMILI_BASE_URL=http://127.0.0.1:8080 AMILI_TOKEN=sk_sandbox_amili
+  amili batch 842793483 --summary"""
 
 _COMMANDS = (sandbox, demo, ping, batch, settlements, fetch)
 
@@ -46,7 +49,10 @@ _COMMANDS = (sandbox, demo, ping, batch, settlements, fetch)
 def build_parser(prog: str = "amili") -> argparse.ArgumentParser:
     """The whole command line's parser."""
     parser = CommandParser(
-        prog=prog, description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter
+        prog=prog,
+        description=paragraphs(DESCRIPTION),
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s (amili_async) {__version__}"
@@ -56,7 +62,8 @@ def build_parser(prog: str = "amili") -> argparse.ArgumentParser:
         "--verbose",
         action="count",
         default=0,
-        help="log the SDK's retries and poller stats on stderr; -vv also each request",
+        help="log the SDK's retries and poller stats on stderr; -vv also each request "
+        "(default: errors only)",
     )
     commands = parser.add_subparsers(
         title="commands", metavar="COMMAND", required=True, parser_class=CommandParser

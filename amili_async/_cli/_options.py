@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import msgspec
 
@@ -30,6 +31,9 @@ __all__ = [
     "json_encoder",
     "make_client",
 ]
+
+
+HELP_WIDTH: Final = 78
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -94,9 +98,9 @@ def seconds(text: str) -> float:
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "connection",
-        "Credentials come from these options or the client's environment variables:\n"
-        "AMILI_TOKEN, AMILI_USERNAME and AMILI_PASSWORD, or AMILI_CLIENT_ID,\n"
-        "AMILI_CLIENT_SECRET and AMILI_TOKEN_URL.",
+        "Credentials come from these options or the client's environment\n"
+        "variables: AMILI_TOKEN, AMILI_USERNAME and AMILI_PASSWORD, or\n"
+        "AMILI_CLIENT_ID, AMILI_CLIENT_SECRET and AMILI_TOKEN_URL.",
     )
     group.add_argument(
         "--base-url",
@@ -230,6 +234,14 @@ def json_encoder(args: argparse.Namespace) -> msgspec.json.Encoder:
     return msgspec.json.Encoder(decimal_format=args.decimals)
 
 
+def paragraphs(text: str) -> str:
+    """Prose for a help page, wrapped to fit 80 columns (examples are laid out by hand)."""
+    return "\n\n".join(
+        textwrap.fill(" ".join(block.split()), HELP_WIDTH, break_on_hyphens=False)
+        for block in text.split("\n\n")
+    )
+
+
 def register(
     commands: Any, name: str, summary: str, description: str, epilog: str | None = None
 ) -> argparse.ArgumentParser:
@@ -237,7 +249,7 @@ def register(
     parser: argparse.ArgumentParser = commands.add_parser(
         name,
         help=summary,
-        description=description,
+        description=paragraphs(description),
         epilog=epilog,
         formatter_class=HelpFormatter,
     )

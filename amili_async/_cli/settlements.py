@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["add_parser"]
 
 DESCRIPTION = """\
-Print each new settlement of the given creditors as one JSON line on stdout:
-{"creditor_id": "...", "settlement": {...}} (the API's field names; amounts exact).
+Print each new settlement of the given creditors as one JSON line on stdout,
+{"creditor_id": "...", "settlement": {...}}, with the API's field names and exact amounts.
 
 Without --follow: print what is there now, after each creditor's stored cursor, and exit.
 With --follow: keep polling and print settlements as they are paid, until Ctrl-C or
@@ -43,7 +43,7 @@ last line, never lose one)."""
 EPILOG = """\
 examples:
   amili settlements 842793483 824378908 --store cursors.db
-  amili settlements --ids-from creditors.txt --store cursors.db --follow | jq .settlement.paymentAmount"""
+  amili settlements --ids-from ids.txt --store cp.db --follow | jq .settlement"""
 
 
 def add_parser(commands: Any) -> None:
