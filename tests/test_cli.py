@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from amili_async import AmiliClient, __version__, decode_batch
 from amili_async._cli import build_parser, main
@@ -502,3 +503,15 @@ def test_help_fits_80_columns(
         main([command, "--help"] if command else ["--help"])
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+
+
+async def test_an_html_error_page_is_still_one_line(
+    serve: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def gateway_page(request: web.Request) -> web.Response:
+        page = "<html>\n<body>\n<h1>500 Internal Server Error</h1>\n</body>\n</html>\n"
+        return web.Response(status=500, text=page, content_type="text/html")
+
+    url, _ = await serve({"GET /webapi/api/Batch": gateway_page})
+    assert await amili("batch", "842793483", "--base-url", url, "--token", "t") == 1
+    assert_one_line_error(capsys.readouterr().err, "500", "<h1>500 Internal Server Error</h1>")

@@ -21,7 +21,7 @@ from .._version import __version__
 from . import batch, demo, fetch, ping, sandbox, settlements
 from ._errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
 from ._options import CommandParser, HelpFormatter, paragraphs
-from ._terminal import Styles
+from ._terminal import Styles, one_line
 
 __all__ = ["build_parser", "main"]
 
@@ -63,7 +63,7 @@ def build_parser(prog: str = "amili") -> argparse.ArgumentParser:
         action="count",
         default=0,
         help="log the SDK's retries and poller stats on stderr; -vv also each request "
-        "(default: errors only)",
+        "(default: no log lines)",
     )
     commands = parser.add_subparsers(
         title="commands", metavar="COMMAND", required=True, parser_class=CommandParser
@@ -128,7 +128,7 @@ def _hint(error: errors.AmiliError) -> str | None:
 
 def _fail(command: str, message: str, hint: str | None, code: int) -> int:
     style = Styles(sys.stderr)
-    line = f"{command}: {style('error', 'red')}: {message}"
+    line = f"{command}: {style('error', 'red')}: {one_line(message)}"
     if hint:
         line += f" ({hint})"
     print(line, file=sys.stderr, flush=True)

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Final, TextIO
 
-__all__ = ["Progress", "Styles", "is_terminal", "report_failure"]
+__all__ = ["Progress", "Styles", "is_terminal", "one_line", "report_failure"]
 
 _RESET: Final = "\033[0m"
 _CODES: Final = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
@@ -78,7 +78,13 @@ class Progress:
             self.stream.flush()
 
 
+def one_line(text: object) -> str:
+    """``text`` with its line breaks and runs of spaces made single spaces: a server's HTML
+    error page quoted in a message must not break a one-line report."""
+    return " ".join(str(text).split())
+
+
 def report_failure(creditor_id: str, error: Exception) -> None:
     """One creditor's failure, as one line on stderr; the command goes on with the others."""
     style = Styles(sys.stderr)
-    print(f"{style('failed', 'red')} {creditor_id}: {error}", file=sys.stderr, flush=True)
+    print(f"{style('failed', 'red')} {creditor_id}: {one_line(error)}", file=sys.stderr, flush=True)
