@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["add_parser"]
 
 DESCRIPTION = """\
-Fetch many creditors' batches concurrently and write each to DIR/<creditor id>.json (a file is
+Fetch many creditors' batches concurrently and write each to DIR/CREDITOR_ID.json (a file is
 written whole or not at all). Prints each written path on stdout; progress goes to stderr (a bar
 on a terminal, a line per failed creditor otherwise). Exits 1 if any creditor failed: the others
 are still written."""
