@@ -89,6 +89,9 @@ async def _fan_out(
 ) -> None:
     started = time.perf_counter()
     done = failed = cases = 0
+    # Redrawn in place on a terminal; a plain line per step in a pipe or a file.
+    redraw = out.isatty()
+    start, end = ("\r", "") if redraw else ("", "\n")
     async for result in client.fetch_batches(
         creditor_ids, concurrency=options.concurrency, include_closed=True
     ):
@@ -98,13 +101,14 @@ async def _fan_out(
         else:
             failed += 1
         print(
-            f"\rfetching batches: {done}/{len(creditor_ids)} creditors, {cases} cases, "
+            f"{start}fetching batches: {done}/{len(creditor_ids)} creditors, {cases} cases, "
             f"{failed} failed",
-            end="",
+            end=end,
             file=out,
             flush=True,
         )
-    print(f" ({time.perf_counter() - started:.2f}s)", file=out)
+    elapsed = time.perf_counter() - started
+    print(f" ({elapsed:.2f}s)" if redraw else f"fetched in {elapsed:.2f}s", file=out)
 
 
 async def _poll(
