@@ -127,6 +127,7 @@ BatchItem: TypeAlias = (
     | CorrectionFailure
     | UnknownBatchItem
 )
+"""Any item of a batch's ``succeeded`` or ``failed`` list."""
 
 _KNOWN: tuple[type[Any], ...] = (
     InvoiceSuccess,

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_TTL = datetime.timedelta(days=7)
+"""How long a dedupe store remembers an event's idempotency key by default (7 days)."""
 T = TypeVar("T")
 
 
