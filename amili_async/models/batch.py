@@ -6,13 +6,13 @@ Design choices, all for exactness and speed on payloads of 100,000 cases:
   settlement names such as ``paymentAmount``) are mapped with msgspec's ``rename``/``field(name=...)``.
 * Every field may be ``null`` or missing (a .NET server writes ``null`` freely), so scalars are
   ``T | None`` with a ``None`` default, and lists are empty rather than ``None``.
-* Money is :class:`decimal.Decimal`, exactly as sent; timestamps are :class:`datetime.datetime` (a
-  timestamp without an offset stays naive, as sent); documented UUIDs are :class:`uuid.UUID`.
-* Structs derive from the bases in :mod:`amili_async.models.base` (frozen, ``gc=False``, the
+* Money is ``decimal.Decimal``, exactly as sent; timestamps are ``datetime.datetime`` (a
+  timestamp without an offset stays naive, as sent); documented UUIDs are ``uuid.UUID``.
+* Structs derive from the bases in ``amili_async.models.base`` (frozen, ``gc=False``, the
   renaming rule): they never form reference cycles, and keeping millions of them out of the cyclic
   garbage collector is what makes decoding a large batch fast while an application holds the
   previous one.
-* Unknown fields are ignored; unknown enum values decode (see :mod:`amili_async.models.enums`).
+* Unknown fields are ignored; unknown enum values decode (see [`OpenEnum`][amili_async.OpenEnum]).
 """
 
 from __future__ import annotations

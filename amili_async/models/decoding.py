@@ -2,7 +2,7 @@
 
 msgspec reports where validation failed as ``... - at `$.case[3].duedate```, using wire names. We keep
 that path (it points into the payload the user can look at) and the raw bytes on
-:class:`~amili_async.errors.DecodeError`.
+[`DecodeError`][amili_async.errors.DecodeError].
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ _OTHER_DECODE_FAILURES = (ValueError, OverflowError, RecursionError, decimal.Inv
 
 
 def to_decode_error(exc: BaseException, body: Buffer) -> DecodeError:
-    """Our :class:`DecodeError` for a failed decode of ``body``, with the JSON path of the problem."""
+    """Our [`DecodeError`][amili_async.errors.DecodeError] for a failed decode of ``body``, with the
+    JSON path of the problem."""
     raw = bytes(body)
     detail = str(exc) or type(exc).__name__
     match = _AT_PATH.search(detail)
@@ -45,7 +46,8 @@ def to_decode_error(exc: BaseException, body: Buffer) -> DecodeError:
 
 
 class TypedDecoder(Generic[T]):
-    """A msgspec JSON decoder for one type that raises only :class:`DecodeError`."""
+    """A msgspec JSON decoder for one type that raises only
+    [`DecodeError`][amili_async.errors.DecodeError]."""
 
     __slots__ = ("_decoder",)
 
@@ -63,7 +65,7 @@ _BATCH = TypedDecoder(Batch)
 
 
 def decode_batch(data: Buffer) -> Batch:
-    """Decode a stored ``GET /webapi/api/Batch`` payload into a :class:`~amili_async.models.Batch`.
+    """Decode a stored ``GET /webapi/api/Batch`` payload into a [`Batch`][amili_async.Batch].
 
     Args:
         data: The JSON body (``bytes``, ``bytearray`` or ``memoryview``).

@@ -2,7 +2,7 @@
 
 A poll response may carry all of the creditor's cases as well. Declaring only the creditor cursor and
 the settlements makes msgspec skip the cases without building them, several times faster than a
-full :class:`~amili_async.models.Batch` decode of the same page.
+full [`Batch`][amili_async.Batch] decode of the same page.
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ class CheckpointStore(Protocol):
 class ClaimingStore(Protocol):
     """A store that keeps two pollers off the same creditors (the file and SQLite stores).
 
-    The poller calls :meth:`claim` before it fetches anything and :meth:`release` when it closes.
+    The poller calls [`claim`][amili_async.ClaimingStore.claim] before it fetches anything and
+    [`release`][amili_async.ClaimingStore.release] when it closes.
     """
 
     async def claim(self, sender_id: str, creditor_ids: Sequence[str]) -> None:
@@ -94,9 +95,10 @@ class ClaimingStore(Protocol):
 class LeasingStore(Protocol):
     """A store shared by several workers that splits the creditors among them (PostgreSQL).
 
-    The poller calls :meth:`sync_leases` about every ``lease_ttl / 3`` seconds, polls only the
-    creditors it returns, and saves with :meth:`save_leased` under the epoch the settlement was
-    fetched with.
+    The poller calls [`sync_leases`][amili_async.LeasingStore.sync_leases] about every
+    ``lease_ttl / 3`` seconds, polls only the creditors it returns, and saves with
+    [`save_leased`][amili_async.LeasingStore.save_leased] under the epoch the settlement was fetched
+    with.
     """
 
     lease_ttl: float

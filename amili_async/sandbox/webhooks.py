@@ -10,8 +10,8 @@ What is delivered (shapes from ``shared/amili-api.md`` section 6):
 * ``CASE`` (with ``eventType`` in the envelope, as the docs show case events) for every case a
   ``POST Batch`` registers; ``caseNumber`` as a JSON number;
 * ``BATCH_COMPLETED`` for each Collection API batch handed to
-  :meth:`WebhookDispatcher.batch_completed`, and whatever :meth:`WebhookDispatcher.deliver` is
-  given.
+  [`WebhookDispatcher.batch_completed`][amili_async.sandbox.WebhookDispatcher.batch_completed], and
+  whatever [`WebhookDispatcher.deliver`][amili_async.sandbox.WebhookDispatcher.deliver] is given.
 
 Each delivery is signed with [`sign_webhook`][amili_async.webhooks.sign_webhook] (the scheme
 [`HmacSha256Verifier`][amili_async.webhooks.HmacSha256Verifier] checks), carries

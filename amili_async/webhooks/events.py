@@ -1,4 +1,4 @@
-"""Webhook events: typed models and :func:`parse_webhook`.
+"""Webhook events: typed models and [`parse_webhook`][amili_async.webhooks.parse_webhook].
 
 Amili's published examples (``shared/amili-api.md`` section 6) disagree with each other in small
 ways, so parsing is lenient where they do and strict nowhere else:
