@@ -148,15 +148,17 @@ class MemoryCheckpointStore(AsyncClosing):
         self._cursors: dict[tuple[str, str], str] = {}
 
     async def load(self, sender_id: str, creditor_id: str) -> str | None:
+        """The saved cursor of ``creditor_id``, or ``None``."""
         _check_key(sender_id, creditor_id)
         return self._cursors.get((sender_id, creditor_id))
 
     async def save(self, sender_id: str, creditor_id: str, cursor: str) -> None:
+        """Keep the cursor in memory (lost when the process ends)."""
         _check_key(sender_id, creditor_id)
         self._cursors[sender_id, creditor_id] = cursor
 
     async def close(self) -> None:
-        return None
+        """Nothing to release; the cursors stay readable."""
 
     def snapshot(self) -> dict[tuple[str, str], str]:
         """A copy of every saved cursor, by ``(sender_id, creditor_id)``."""
@@ -267,11 +269,13 @@ class FileCheckpointStore(AsyncClosing):
         return f"FileCheckpointStore({str(self.path)!r})"
 
     async def load(self, sender_id: str, creditor_id: str) -> str | None:
+        """The saved cursor of ``creditor_id``, or ``None``."""
         _check_key(sender_id, creditor_id)
         cursors = await self._opened()
         return cursors.get(sender_id, {}).get(creditor_id)
 
     async def save(self, sender_id: str, creditor_id: str, cursor: str) -> None:
+        """Save the cursor; returns once the new file is renamed into place and synced."""
         _check_key(sender_id, creditor_id)
         async with self._lock:
             cursors = await self._opened()
@@ -538,10 +542,12 @@ class SQLiteCheckpointStore(AsyncClosing):
         return f"SQLiteCheckpointStore({str(self.path)!r})"
 
     async def load(self, sender_id: str, creditor_id: str) -> str | None:
+        """The saved cursor of ``creditor_id``, or ``None``."""
         _check_key(sender_id, creditor_id)
         return await self._run(self._load, sender_id, creditor_id)
 
     async def save(self, sender_id: str, creditor_id: str, cursor: str) -> None:
+        """Save the cursor; returns once it is committed."""
         _check_key(sender_id, creditor_id)
         await asyncio.shield(self._run(self._save, sender_id, creditor_id, cursor))
 

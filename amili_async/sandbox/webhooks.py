@@ -73,6 +73,7 @@ class WebhookEndpoint:
     rng: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
 
     def wants(self, event_type: str) -> bool:
+        """Whether it takes ``event_type`` (all types if ``event_types`` is ``None``)."""
         return self.event_types is None or event_type in self.event_types
 
     def delay(self, attempt: int) -> float:
