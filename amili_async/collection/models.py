@@ -57,6 +57,8 @@ __all__ = [
 T = TypeVar("T")
 
 Money = decimal.Decimal
+"""Every amount: a ``decimal.Decimal``, exactly as sent; a request sends it as a JSON number with
+the digits given."""
 
 if TYPE_CHECKING:
     RawItems = list[BatchItem]

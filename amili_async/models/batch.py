@@ -43,6 +43,7 @@ __all__ = [
 if TYPE_CHECKING:
     # Type checkers see a plain list: the SDK never hands out ``None`` for a list field.
     NullableList = list
+    """A list field: a JSON ``null`` or a missing list becomes ``[]``, never ``None``."""
 else:
 
     class _NullableListAlias:
@@ -74,7 +75,10 @@ def replace_null_lists(struct: msgspec.Struct, *names: str) -> None:
 _REPR_CREDITORS = 5
 
 Money = decimal.Decimal
+"""Every amount: a ``decimal.Decimal``, exactly as sent (``4500.10`` is ``Decimal("4500.10")``);
+NaN and infinite amounts are refused with a ``DecodeError``."""
 Timestamp = datetime.datetime
+"""Every timestamp: a ``datetime.datetime``; one sent without an offset stays naive, as sent."""
 
 
 class Contact(LegacyModel):
