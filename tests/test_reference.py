@@ -45,7 +45,11 @@ SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj):`")
 ROLES_PENDING = {"client.py", "_cli.py", "polling/poller.py", "polling/stats.py"}
 # Public methods without a docstring in those files (the poller's hooks into its stats): to be
 # documented, or made private, by their owners.
-MEMBERS_PENDING = {"CreditorStats.succeeded", "CreditorStats.failed"}
+MEMBERS_PENDING = {
+    "CreditorStats.succeeded",
+    "CreditorStats.failed",
+    *(f"PollerOptions.{key}" for key in amili_async.PollerOptions.__annotations__),
+}
 
 
 @dataclass
@@ -197,6 +201,32 @@ def test_every_public_method_of_a_documented_class_is_shown(
             continue
         doc = member.fget.__doc__ if isinstance(member, property) else member.__doc__
         assert doc and doc.strip(), f"{cls.__qualname__}.{name} has no docstring: it is hidden"
+
+
+_ATTRIBUTES_SECTION = re.compile(r"\n\s*Attributes:\n(?P<body>.*?)(?:\n\s*\n|\Z)", re.DOTALL)
+_ATTRIBUTE_ENTRY = re.compile(r"^\s+(?P<name>\w+)(?: \([^)]*\))?:", re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("injection", "cls"),
+    [(i, cls) for i, cls in _documented_classes() if not issubclass(cls, msgspec.Struct)],
+    ids=lambda value: value.identifier if isinstance(value, Injection) else "",
+)
+def test_every_public_attribute_of_a_documented_class_is_described(
+    injection: Injection, cls: type
+) -> None:
+    """Dataclasses, protocols and TypedDicts: in the class's ``Attributes:`` section or at the
+    attribute (model fields are checked below)."""
+    section = _ATTRIBUTES_SECTION.search(cls.__doc__ or "")
+    described = set(_ATTRIBUTE_ENTRY.findall(section["body"])) if section else set()
+    described.update(name for name, doc in _field_docstrings(cls).items() if doc)
+    annotated = [name for name in vars(cls).get("__annotations__", {}) if not name.startswith("_")]
+    missing = [
+        name
+        for name in annotated
+        if name not in described and f"{cls.__qualname__}.{name}" not in MEMBERS_PENDING
+    ]
+    assert not missing, f"{injection.identifier}: attributes not described: {missing}"
 
 
 def _public_structs() -> list[type[msgspec.Struct]]:

@@ -102,6 +102,7 @@ class LeasingStore(Protocol):
     """
 
     lease_ttl: float
+    """Seconds a lease lasts without renewal; the poller renews about every third of it."""
 
     async def sync_leases(self, sender_id: str, creditor_ids: Sequence[str]) -> Mapping[str, int]:
         """Renew this worker's leases, take free or expired ones up to its fair share, give up

@@ -60,6 +60,7 @@ class WebhookEndpoint:
         max_backoff: The longest wait between attempts.
         timeout: Seconds to wait for the receiver's answer.
         event_types: Only these event types (``None``: all).
+        rng: The random source of the duplicates; seed it for a repeatable run.
     """
 
     url: str
