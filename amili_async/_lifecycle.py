@@ -9,7 +9,7 @@ __all__ = ["AsyncClosing"]
 
 
 class AsyncClosing:
-    """Mixin: ``__aexit__`` awaits :meth:`close`. Subclasses that start work on entry override
+    """Mixin: ``__aexit__`` awaits ``close()``. Subclasses that start work on entry override
     ``__aenter__``."""
 
     async def close(self) -> None:

@@ -1,8 +1,9 @@
 """Pure decisions, no I/O: query strings, ``Retry-After``, API families, error responses, redirects.
 
 Kept apart from the transport so each rule is tested with plain values and the I/O layer stays thin.
-An :class:`ApiFamily` is data: its URL prefix, its idempotency header, how it turns an error response
-into our error tree and how it reads a page token. The transport knows none of these.
+An [`ApiFamily`][amili_async.endpoints.ApiFamily] is data: its URL prefix, its idempotency header,
+how it turns an error response into our error tree and how it reads a page token. The transport
+knows none of these.
 """
 
 from __future__ import annotations
@@ -141,8 +142,9 @@ def error_for_status(
     retry_after: float | None,
     detail: str | None = None,
 ) -> errors.APIError:
-    """The :class:`~amili_async.APIError` subclass for an error ``status``, with a message that
-    names the status and, briefly, what the server said (``detail``, else the body's text)."""
+    """The [`APIError`][amili_async.errors.APIError] subclass for an error ``status``, with a
+    message that names the status and, briefly, what the server said (``detail``, else the body's
+    text)."""
     cls = _STATUS_ERRORS.get(status) or (errors.ServerError if status >= 500 else errors.APIError)
     message = f"HTTP {status} {_reason_phrase(status)}"
     said = body if detail is None else detail

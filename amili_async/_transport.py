@@ -99,7 +99,8 @@ class RawResponse:
 
 
 def decode_response(raw: RawResponse, decoder: Callable[[bytes], T]) -> T:
-    """Decode a raw response, adding the request's context to a :class:`DecodeError`."""
+    """Decode a raw response, adding the request's context to a
+    [`DecodeError`][amili_async.errors.DecodeError]."""
     try:
         return decoder(raw.body)
     except errors.DecodeError as exc:

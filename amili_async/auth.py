@@ -1,7 +1,7 @@
 """Authentication: a static bearer token, HTTP Basic, or an async token provider.
 
-Secrets live in :class:`Secret`, whose ``repr``/``str`` never show the value, so a client, an auth
-object or a traceback's locals can be printed or logged without leaking them.
+Secrets live in [`Secret`][amili_async.auth.Secret], whose ``repr``/``str`` never show the value, so
+a client, an auth object or a traceback's locals can be printed or logged without leaking them.
 
 An auth object may also implement ``bind(context)`` (see [`BindsContext`][amili_async.auth.BindsContext]):
 the client calls it with an [`AuthContext`][amili_async.auth.AuthContext] when it opens its
@@ -80,7 +80,7 @@ class AuthContext:
     """What a client hands to ``auth.bind(context)`` when it opens its session.
 
     Attributes:
-        session: The client's :class:`aiohttp.ClientSession` (the client owns it: do not close it).
+        session: The client's ``aiohttp.ClientSession`` (the client owns it: do not close it).
         ssl: The client's TLS setting, to pass as ``ssl=`` to aiohttp.
         timeout: The client's per-attempt timeouts.
         retry: The client's [`RetryPolicy`][amili_async.RetryPolicy].

@@ -46,6 +46,8 @@ BATCH: Final = Endpoint(
     query=BATCH_PARAM_NAMES,
     docs="Creditors, cases and settlements of the sender (one creditor with creditor_id).",
 )
+"""``GET /webapi/api/Batch``: creditors, cases and settlements, decoded as a
+[`Batch`][amili_async.Batch]; the query takes the [`BatchQuery`][amili_async.params.BatchQuery] keys."""
 
 SETTLEMENT_PAGE: Final = BATCH.returning(SettlementPage)
 """``GET Batch`` decoded as the poller reads it: creditor cursors and settlements only."""
@@ -57,6 +59,7 @@ PING: Final = Endpoint(
     response=type(None),
     docs="Returns when the service is up and the credentials work.",
 )
+"""``GET /webapi/api/Ping``: returns when the service is up and the credentials work."""
 
 # -- legacy API: POST Batch and attachments (shapes not published: assumed, see the guide) -------
 
@@ -68,6 +71,8 @@ BATCH_POST: Final = Endpoint(
     query={"sender_id": "senderid"},
     docs="Send a batch document; answers the legacy status object. Never retried (no key).",
 )
+"""``POST /webapi/api/Batch?senderid=...``: send a batch document; answers a
+[`BatchResult`][amili_async.BatchResult]. Never retried (no idempotency key)."""
 
 ATTACHMENT: Final = Endpoint(
     family=LEGACY,
@@ -77,6 +82,7 @@ ATTACHMENT: Final = Endpoint(
     query={"attachment_id": "id"},
     docs="A document linked from a case's history, by id (assumed: ?id=...).",
 )
+"""``GET /webapi/api/Attachment?id=...`` (assumed): a document linked from a case's history, as bytes."""
 
 ATTACHMENT_UPLOAD: Final = Endpoint(
     family=LEGACY,
@@ -85,3 +91,5 @@ ATTACHMENT_UPLOAD: Final = Endpoint(
     response=UploadedAttachment,
     docs="Upload a document as the raw body; answers its id (assumed). Never retried.",
 )
+"""``POST /webapi/api/Attachment`` (assumed): upload a document as the raw body; answers its id.
+Never retried."""

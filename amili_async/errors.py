@@ -1,4 +1,5 @@
-"""The exception tree: every error the SDK lets a user see is an :class:`AmiliError`.
+"""The exception tree: every error the SDK lets a user see is an
+[`AmiliError`][amili_async.errors.AmiliError].
 
 ```
 AmiliError
@@ -108,7 +109,7 @@ class AmiliError(Exception):
 
 
 class ClientClosedError(AmiliError):
-    """The :class:`~amili_async.AmiliClient` was used after it was closed."""
+    """The [`AmiliClient`][amili_async.AmiliClient] was used after it was closed."""
 
 
 class ConfigurationError(AmiliError):
@@ -122,7 +123,8 @@ class CheckpointError(AmiliError):
 class LeaseLostError(CheckpointError):
     """This worker's lease on a creditor moved to another worker (a store shared by several
     pollers, such as PostgreSQL): the cursor was not saved, and the new holder carries on from the
-    last cursor that was. Raised by a pending :meth:`~amili_async.SettlementEvent.ack`."""
+    last cursor that was. Raised by a pending
+    [`SettlementEvent.ack`][amili_async.SettlementEvent.ack]."""
 
 
 class CursorStalledError(AmiliError):
@@ -148,7 +150,8 @@ class UnknownCreditorError(AmiliError):
 class TransportError(AmiliError):
     """No usable response: the connection failed, was reset, or the body could not be read whole.
 
-    Safe to retry for idempotent requests; the default :class:`~amili_async.RetryPolicy` does.
+    Safe to retry for idempotent requests; the default [`RetryPolicy`][amili_async.RetryPolicy]
+    does.
     """
 
 
@@ -158,18 +161,18 @@ class ResponseTooLargeError(AmiliError):
 
 
 class TimeoutError(TransportError, builtins.TimeoutError):
-    """A connect, read or total deadline expired. Also a builtin :class:`TimeoutError`, so
+    """A connect, read or total deadline expired. Also a builtin ``TimeoutError``, so
     ``except TimeoutError`` written against the builtin catches it too."""
 
 
 class TokenProviderError(AmiliError):
-    """The token provider (or the :class:`~amili_async.auth.Auth` object) raised instead of giving
+    """The token provider (or the [`Auth`][amili_async.auth.Auth] object) raised instead of giving
     credentials; the original exception is ``__cause__``.
 
-    Not retried by the :class:`~amili_async.RetryPolicy`: a provider owns its own retries. A
-    provider that raises an :class:`AmiliError` itself (say a
-    :class:`~amili_async.TransportError`) has that error passed through unchanged, retries
-    included.
+    Not retried by the [`RetryPolicy`][amili_async.RetryPolicy]: a provider owns its own retries. A
+    provider that raises an [`AmiliError`][amili_async.errors.AmiliError] itself (say a
+    [`TransportError`][amili_async.errors.TransportError]) has that error passed through unchanged,
+    retries included.
     """
 
 

@@ -94,10 +94,12 @@ class CreditorBatch(FanOutResult[str, "Batch"]):
 
     @property
     def creditor_id(self) -> str:
+        """The creditor this is for (the ``key``)."""
         return self.key
 
     @property
     def batch(self) -> Batch | None:
+        """The decoded batch when the fetch succeeded, else ``None`` (the ``value``)."""
         return self.value
 
     @property

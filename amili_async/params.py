@@ -35,7 +35,8 @@ class BatchOptions(TypedDict, total=False):
 
 
 class BatchQuery(BatchOptions, total=False):
-    """Every ``GET /webapi/api/Batch`` parameter: :class:`BatchOptions` plus one creditor.
+    """Every ``GET /webapi/api/Batch`` parameter: [`BatchOptions`][amili_async.params.BatchOptions]
+    plus one creditor.
 
     Attributes:
         creditor_id: One creditor, by its ``idnumber`` (organisation number); never empty.

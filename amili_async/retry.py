@@ -1,10 +1,11 @@
 """RetryPolicy: what is retried, how long to wait, and how much in total (tenacity underneath).
 
 Only idempotent requests are retried (every GET; a POST only when the caller marks it safe). Retried:
-:class:`~amili_async.TransportError` (connection failures, resets, timeouts) and the statuses in
-``retry_statuses`` (429, 502, 503, 504 by default; add 500 if your deployment's 500s are transient).
-``asyncio.CancelledError`` is never retried: the retryable errors are listed, not caught wholesale.
-A 429's ``Retry-After`` also holds back the client's other requests (see the transport).
+[`TransportError`][amili_async.errors.TransportError] (connection failures, resets, timeouts) and
+the statuses in ``retry_statuses`` (429, 502, 503, 504 by default; add 500 if your deployment's 500s
+are transient). ``asyncio.CancelledError`` is never retried: the retryable errors are listed, not
+caught wholesale. A 429's ``Retry-After`` also holds back the client's other requests (see the
+transport).
 """
 
 from __future__ import annotations

@@ -37,43 +37,62 @@ class InvoiceSuccess(CamelModel):
     """``invoiceSuccess``: an invoice was created (documented)."""
 
     TAG: ClassVar[str] = "invoiceSuccess"
+    """The ``$type`` that selects this kind of item."""
     invoice_number: str | None = None
+    """``invoiceNumber``: the number of the invoice created."""
     case_id: uuid.UUID | None = None
+    """``caseId``: the collection case it went into."""
     invoice_id: uuid.UUID | None = None
+    """``invoiceId``: the new invoice's id."""
 
 
 class PaymentSuccess(CamelModel):
     """``paymentSuccess``: a payment was registered on an invoice (assumed)."""
 
     TAG: ClassVar[str] = "paymentSuccess"
+    """The ``$type`` that selects this kind of item."""
     invoice_id: uuid.UUID | None = None
+    """``invoiceId``: the invoice paid."""
     payment_id: uuid.UUID | None = None
+    """``paymentId``: the new payment's id."""
 
 
 class CorrectionSuccess(CamelModel):
     """``correctionSuccess``: a correction was applied to an invoice (assumed)."""
 
     TAG: ClassVar[str] = "correctionSuccess"
+    """The ``$type`` that selects this kind of item."""
     invoice_id: uuid.UUID | None = None
+    """``invoiceId``: the invoice corrected."""
     correction_id: uuid.UUID | None = None
+    """``correctionId``: the new correction's id."""
 
 
 class InvoiceFailure(CamelModel):
     """``invoiceFailure``: the invoice at ``index`` of the request was rejected (assumed)."""
 
     TAG: ClassVar[str] = "invoiceFailure"
+    """The ``$type`` that selects this kind of item."""
     index: int | None = None
+    """``index``: the invoice's position in the request's list."""
     invoice_number: str | None = None
+    """``invoiceNumber``: the invoice's number, as sent."""
     reason: str | None = None
+    """``reason``: why it was rejected."""
 
 
 class PaymentFailure(CamelModel):
     """``paymentFailure``: the payment at ``index`` of the request was rejected (assumed)."""
 
     TAG: ClassVar[str] = "paymentFailure"
+    """The ``$type`` that selects this kind of item."""
     index: int | None = None
+    """``index``: the payment's position in the request's list."""
     invoice_id: str | None = None  # as sent: a rejected payment may name no valid UUID
+    """``invoiceId``: the invoice it was for, as sent (a rejected payment may name no valid UUID).
+    """
     reason: str | None = None
+    """``reason``: why it was rejected."""
 
 
 class CorrectionFailure(CamelModel):
@@ -81,21 +100,22 @@ class CorrectionFailure(CamelModel):
     (assumed)."""
 
     TAG: ClassVar[str] = "correctionFailure"
+    """The ``$type`` that selects this kind of item."""
     index: int | None = None
+    """``index``: the correction's position in the request's list."""
     invoice_id: str | None = None
+    """``invoiceId``: the invoice it was for, as sent."""
     reason: str | None = None
+    """``reason``: why it was rejected."""
 
 
 class UnknownBatchItem(msgspec.Struct, frozen=True, gc=False):  # positional: (type, data)
-    """An item whose ``$type`` this version of the SDK does not know (or that has none).
-
-    Attributes:
-        type: The ``$type`` sent, or ``None``.
-        data: Every field of the item as decoded JSON (``$type`` included).
-    """
+    """An item whose ``$type`` this version of the SDK does not know (or that has none)."""
 
     type: str | None
+    """The ``$type`` sent, or ``None``."""
     data: dict[str, Any]
+    """Every field of the item as decoded JSON (``$type`` included)."""
 
 
 BatchItem: TypeAlias = (
@@ -107,6 +127,7 @@ BatchItem: TypeAlias = (
     | CorrectionFailure
     | UnknownBatchItem
 )
+"""Any item of a batch's ``succeeded`` or ``failed`` list."""
 
 _KNOWN: tuple[type[Any], ...] = (
     InvoiceSuccess,

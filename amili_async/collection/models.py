@@ -57,6 +57,8 @@ __all__ = [
 T = TypeVar("T")
 
 Money = decimal.Decimal
+"""Every amount: a ``decimal.Decimal``, exactly as sent; a request sends it as a JSON number with
+the digits given."""
 
 if TYPE_CHECKING:
     RawItems = list[BatchItem]
@@ -71,7 +73,10 @@ class Summary(CamelModel):
     """The ``summary`` of every Collection API response."""
 
     status: str | None = None
+    """``status``: the outcome as the service states it (``SUCCESS``)."""
     next_page_token: str | None = None
+    """``nextPageToken``: the token of the next page of a list; ``None`` or empty on the last one.
+    """
 
 
 class Envelope(CamelModel, Generic[T]):
@@ -79,20 +84,19 @@ class Envelope(CamelModel, Generic[T]):
     unwraps it: methods return ``data`` (or a [`Page`][amili_async.collection.Page])."""
 
     data: T
+    """``data``: the answer itself (an object, or a list for list operations)."""
     summary: Summary | None = None
+    """``summary``: the status and the next page token."""
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
-    """One page of a list.
-
-    Attributes:
-        items: The page's items, in the server's order.
-        next_page_token: The token of the next page, ``None`` on the last one. Save it to resume a
-            walk later with ``page_token=``.
-    """
+    """One page of a list."""
 
     items: list[T]
+    """The page's items, in the server's order (the envelope's ``data``)."""
     next_page_token: str | None = None
+    """The token of the next page (``summary.nextPageToken``), ``None`` on the last one. Save it to
+    resume a walk later with ``page_token=``."""
 
     @classmethod
     def from_envelope(cls, envelope: Envelope[list[T] | None]) -> Page[T]:
@@ -108,9 +112,13 @@ class Address(CamelModel, omit_defaults=True):
     """A postal address (assumed shape)."""
 
     street: str | None = None
+    """``street``: street address."""
     postal_code: str | None = None
+    """``postalCode``: postal code."""
     city: str | None = None
+    """``city``: postal town."""
     country_code: str | None = None
+    """``countryCode``: country code (``NO``)."""
 
 
 class Debtor(CamelModel, omit_defaults=True):
@@ -118,14 +126,23 @@ class Debtor(CamelModel, omit_defaults=True):
     answers (assumed shape: Amili's examples cut it off)."""
 
     type: DebtorType | None = None
+    """``type``: ``PRIVATE`` (a person) or ``COMPANY``; unknown values are kept."""
     customer_number: str | None = None
+    """``customerNumber``: the creditor's customer number of the debtor."""
     first_name: str | None = None
+    """``firstName``: a person's first name."""
     last_name: str | None = None
+    """``lastName``: a person's last name."""
     full_name: str | None = None
+    """``fullName``: the full name (a company's name)."""
     organization_number: str | None = None
+    """``organizationNumber``: a company's organisation number."""
     email: str | None = None
+    """``email``: the debtor's e-mail address."""
     phone: str | None = None
+    """``phone``: the debtor's phone number."""
     address: Address | None = None
+    """``address``: the debtor's postal address."""
 
 
 # -- batches ----------------------------------------------------------------------------------
@@ -135,7 +152,10 @@ class BatchRef(CamelModel):
     """What a create answers (202): the batch that will process the request."""
 
     batch_id: uuid.UUID
+    """``batchId``: the batch that processes the request; poll it with
+    ``client.collection.batches.get``."""
     batch_url: str | None = None
+    """``batchUrl``: the batch's URL, as sent."""
 
 
 class LegacyBatchStatus(Model):
@@ -143,35 +163,40 @@ class LegacyBatchStatus(Model):
     (``statuscode``, ``errors``, ``responses``), kept as sent."""
 
     statuscode: int | None = None
+    """``statuscode``: the overall status code, as sent."""
     errors: list[dict[str, Any]] | None = None
+    """``errors``: the refused objects, as decoded JSON."""
     responses: list[dict[str, Any]] | None = None
+    """``responses``: the accepted objects, as decoded JSON."""
 
 
 _FINISHED = frozenset({BatchStatus.SUCCESS, BatchStatus.PARTIAL, BatchStatus.FAILED})
 
 
 class Batch(CamelModel):
-    """A batch: the asynchronous processing of one create request.
-
-    Attributes:
-        status: ``QUEUED`` until processed, then ``SUCCESS``, ``PARTIAL`` or ``FAILED``. An older
-            generation sent a [`LegacyBatchStatus`][amili_async.collection.LegacyBatchStatus].
-        succeeded: The items that went through, typed by ``$type``
-            ([`InvoiceSuccess`][amili_async.collection.InvoiceSuccess], ...); unknown kinds are
-            kept as
-            [`UnknownBatchItem`][amili_async.collection.UnknownBatchItem].
-        failed: The items that were rejected, each with its ``reason``.
-    """
+    """A batch: the asynchronous processing of one create request."""
 
     batch_id: uuid.UUID | None = None
+    """``batchId``: the batch's id."""
     type: BatchType | None = None
+    """``type``: what the batch processes (``INVOICE``, ``PAYMENT``, ...; ``NONE``)."""
     status: BatchStatus | LegacyBatchStatus | None = None
+    """``status``: ``QUEUED`` until processed, then ``SUCCESS``, ``PARTIAL`` or ``FAILED``. An older
+    generation sent a [`LegacyBatchStatus`][amili_async.collection.LegacyBatchStatus]."""
     created_at: datetime.datetime | None = None
+    """``createdAt``: when the batch was created."""
     finished_at: datetime.datetime | None = None
+    """``finishedAt``: when processing finished; ``None`` while it runs."""
     organization_id: uuid.UUID | None = None
+    """``organizationId``: the creditor organisation."""
     created_by: str | None = None
+    """``createdBy``: who created the batch, as sent."""
     succeeded: RawItems = msgspec.field(default_factory=list)
+    """``succeeded``: the items that went through, typed by ``$type``
+    ([`InvoiceSuccess`][amili_async.collection.InvoiceSuccess], ...); unknown kinds are kept as
+    [`UnknownBatchItem`][amili_async.collection.UnknownBatchItem]."""
     failed: RawItems = msgspec.field(default_factory=list)
+    """``failed``: the items that were rejected, each with its ``reason``."""
 
     def __post_init__(self) -> None:
         for name in ("succeeded", "failed"):
@@ -195,23 +220,41 @@ class Invoice(CamelModel):
     is assumed."""
 
     id: uuid.UUID | None = None
+    """``id``: the invoice's id (documented)."""
     organization: Organization | None = None
+    """``organization``: the creditor organisation (documented)."""
     invoice_number: str | None = None
+    """``invoiceNumber``: the creditor's invoice number (documented)."""
     collection_case_number: str | None = None
+    """``collectionCaseNumber``: the case number at Amili (documented)."""
     type: InvoiceType | None = None
+    """``type``: ``NOTICE``, ``PAYMENT_REMINDER``, ...; unknown values are kept (documented)."""
     status: InvoiceStatus | None = None
+    """``status``: ``OPEN``, ``CLOSED``, ...; unknown values are kept (documented)."""
     created_at: datetime.datetime | None = None
+    """``createdAt``: when the invoice was registered (documented)."""
     case_id: uuid.UUID | None = None
+    """``caseId``: the collection case the invoice belongs to (assumed)."""
     unique_source_invoice_id: str | None = None
+    """``uniqueSourceInvoiceId``: the ERP's own id of the invoice (assumed)."""
     customer_number: str | None = None
+    """``customerNumber``: the creditor's customer number of the debtor (assumed)."""
     currency: str | None = None
+    """``currency``: the currency of the amounts (assumed)."""
     original_invoice_amount: Money | None = None
+    """``originalInvoiceAmount``: the amount invoiced (assumed)."""
     paid_amount: Money | None = None
+    """``paidAmount``: how much has been paid (assumed)."""
     remaining_amount: Money | None = None
+    """``remainingAmount``: how much is still owed (assumed)."""
     invoice_date: datetime.date | None = None
+    """``invoiceDate``: the invoice date (assumed)."""
     due_date: datetime.date | None = None
+    """``dueDate``: the due date (assumed)."""
     closed_at: datetime.datetime | None = None
+    """``closedAt``: when the invoice was closed (assumed)."""
     description: str | None = None
+    """``description``: what the invoice is for (assumed)."""
 
 
 class Case(CamelModel):
@@ -220,19 +263,34 @@ class Case(CamelModel):
     ``casenumber`` as an integer."""
 
     case_id: uuid.UUID | None = None
+    """``caseId``: the case's id."""
     case_number: int | None = None
+    """``caseNumber``: Amili's case number (the legacy API's ``casenumber``)."""
     organization_id: uuid.UUID | None = None
+    """``organizationId``: the creditor organisation."""
     creditor_id: uuid.UUID | None = None
+    """``creditorId``: the creditor's id."""
     creditor_number: str | None = None
+    """``creditorNumber``: the creditor's number, as sent."""
     status: CaseStatus | None = None
+    """``status``: ``OPEN``, ``PAUSED``, ...; unknown values are kept."""
     sub_status: str | None = None
+    """``subStatus``: a finer status, as sent."""
     type: CaseType | None = None
+    """``type``: the collection stage of the case; unknown values are kept."""
     description: str | None = None
+    """``description``: the case's description."""
     registered_at: datetime.datetime | None = None
+    """``registeredAt``: when the case was registered."""
     closed_at: datetime.datetime | None = None
+    """``closedAt``: when the case was closed; ``None`` while open."""
     case_token: str | None = None
+    """``caseToken``: the case's token, as sent."""
     invoices: NullableList[Invoice] = msgspec.field(default_factory=list)
+    """``invoices``: the case's invoices (assumed to be
+    [`Invoice`][amili_async.collection.Invoice]s); empty when none."""
     debtors: NullableList[Debtor] = msgspec.field(default_factory=list)
+    """``debtors``: who owes the case; empty when none."""
 
     def __post_init__(self) -> None:
         replace_null_lists(self, "invoices", "debtors")
@@ -249,17 +307,30 @@ class NewInvoice(CamelModel, omit_defaults=True):
     assumed."""
 
     type: InvoiceType | str
+    """``type``: ``NOTICE`` or ``PAYMENT_REMINDER`` (seen); always sent."""
     invoice_number: str
+    """``invoiceNumber``: your invoice number (seen)."""
     original_invoice_amount: Money
+    """``originalInvoiceAmount``: the amount invoiced, sent as a JSON number with the digits given
+    (seen)."""
     currency: str
+    """``currency``: ``NOK`` (seen); always sent."""
     invoice_date: datetime.date | None = None
+    """``invoiceDate``: the invoice date, sent as ``yyyy-MM-dd`` (seen)."""
     due_date: datetime.date | None = None
+    """``dueDate``: the due date, sent as ``yyyy-MM-dd`` (seen)."""
     collection_notice_date: datetime.date | None = None
+    """``collectionNoticeDate``: when a collection notice was sent, if one was (seen)."""
     unique_source_invoice_id: str | None = None
+    """``uniqueSourceInvoiceId``: your ERP's own id of the invoice (seen)."""
     description: str | None = None
+    """``description``: what the invoice is for (seen)."""
     vat: bool | None = None
+    """``vat``: whether the amount includes VAT (seen)."""
     fees: bool | None = None
+    """``fees``: whether fees may be added (seen)."""
     debtors: list[Debtor] = msgspec.field(default_factory=list)
+    """``debtors``: who owes the invoice (assumed; sent only when given)."""
 
 
 class NewPayment(CamelModel, omit_defaults=True):
@@ -267,11 +338,17 @@ class NewPayment(CamelModel, omit_defaults=True):
     seen; ``payment_date`` and ``reference`` assumed)."""
 
     invoice_id: uuid.UUID | str
+    """``invoiceId``: the invoice paid (seen)."""
     type: PaymentType | str
+    """``type``: ``DIRECT_PAYMENT`` (seen; credits assumed)."""
     amount: Money
+    """``amount``: the amount paid (seen)."""
     currency: str
+    """``currency``: the currency of ``amount`` (seen)."""
     payment_date: datetime.date | None = None
+    """``paymentDate``: when the debtor paid, sent as ``yyyy-MM-dd`` (assumed)."""
     reference: str | None = None
+    """``reference``: your reference of the payment (assumed)."""
 
 
 class NewCorrection(CamelModel, omit_defaults=True):
@@ -279,7 +356,12 @@ class NewCorrection(CamelModel, omit_defaults=True):
     invoice is for (negative: a credit)."""
 
     invoice_id: uuid.UUID | str
+    """``invoiceId``: the invoice corrected."""
     amount: Money
+    """``amount``: the change of what the invoice is for (negative: a credit)."""
     currency: str
+    """``currency``: the currency of ``amount``."""
     date: datetime.date | None = None
+    """``date``: the correction's date, sent as ``yyyy-MM-dd``."""
     description: str | None = None
+    """``description``: why the invoice is corrected."""

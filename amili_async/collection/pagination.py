@@ -20,6 +20,7 @@ __all__ = ["AsyncPaginator", "FetchPage"]
 T = TypeVar("T")
 
 FetchPage = Callable[[str | None], Awaitable[Page[T]]]
+"""Fetches one page: called with the page token (``None`` for the first page)."""
 """Fetches the page of a token (``None``: the first page)."""
 
 

@@ -2,7 +2,7 @@
 
 msgspec reports where validation failed as ``... - at `$.case[3].duedate```, using wire names. We keep
 that path (it points into the payload the user can look at) and the raw bytes on
-:class:`~amili_async.errors.DecodeError`.
+[`DecodeError`][amili_async.errors.DecodeError].
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ _OTHER_DECODE_FAILURES = (ValueError, OverflowError, RecursionError, decimal.Inv
 
 
 def to_decode_error(exc: BaseException, body: Buffer) -> DecodeError:
-    """Our :class:`DecodeError` for a failed decode of ``body``, with the JSON path of the problem."""
+    """Our [`DecodeError`][amili_async.errors.DecodeError] for a failed decode of ``body``, with the
+    JSON path of the problem."""
     raw = bytes(body)
     detail = str(exc) or type(exc).__name__
     match = _AT_PATH.search(detail)
@@ -47,7 +48,8 @@ def to_decode_error(exc: BaseException, body: Buffer) -> DecodeError:
 
 
 class TypedDecoder(Generic[T]):
-    """A msgspec JSON decoder for one type that raises only :class:`DecodeError`."""
+    """A msgspec JSON decoder for one type that raises only
+    [`DecodeError`][amili_async.errors.DecodeError]."""
 
     __slots__ = ("_decoder",)
 

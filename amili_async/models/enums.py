@@ -2,8 +2,9 @@
 
 The API documents a few values of each enum and says others exist. A value we do not know yet must
 not fail a whole batch, so unknown values decode to a *pseudo-member*: an instance of the enum whose
-``value`` is the string the server sent and whose :attr:`~OpenEnum.is_known` is ``False``. It still
-compares equal to that string, so code written against tomorrow's values works today.
+``value`` is the string the server sent and whose [`is_known`][amili_async.OpenEnum.is_known] is
+``False``. It still compares equal to that string, so code written against tomorrow's values works
+today.
 """
 
 from __future__ import annotations

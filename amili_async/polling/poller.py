@@ -65,8 +65,22 @@ _FATAL: Final = (errors.CheckpointError, errors.ClientClosedError, errors.Authen
 
 class PollerOptions(TypedDict, total=False):
     """The keyword options of [`SettlementPoller`][amili_async.SettlementPoller] (and of
-    [`AmiliClient.settlement_poller`][amili_async.AmiliClient.settlement_poller]), each with the
-    meaning and default documented there."""
+    [`AmiliClient.settlement_poller`][amili_async.AmiliClient.settlement_poller]), declared once.
+
+    Attributes:
+        interval: Seconds between polls of a drained creditor (default 60).
+        start: ``"beginning"`` or ``"now"``, for a creditor without a saved cursor.
+        concurrency: At most this many poll requests at once (default 10).
+        page_delay: Seconds between the pages of one drain (default 0).
+        sender_id: Sent as ``senderid``; part of the checkpoint key.
+        on_error: Called with ``(creditor_id, error)`` when a creditor's poll fails.
+        jitter: The random fraction added to intervals and taken off error backoffs (0.1).
+        max_error_backoff: The longest wait before retrying a failing creditor (900 s).
+        dedupe_window: Settlement ids remembered per creditor to drop repeats (10,000).
+        auto_ack: Whether asking for the next event acks the previous one (default ``True``).
+        max_unacked: With ``auto_ack=False``, how many events may be out unacked (1,000).
+        poll_timeout: Seconds one creditor's poll may take, retries included (600).
+    """
 
     interval: float
     start: Start

@@ -61,12 +61,14 @@ class CreditorStats:
         self.consecutive_failures = 0
 
     def succeeded(self) -> None:
-        # Called on every poll: two clock reads, no datetime objects.
+        """A poll of this creditor succeeded (called by the poller on every poll)."""
+        # Two clock reads, no datetime objects: this runs on every poll.
         self._last_success = time.monotonic()
         self._last_success_wall = time.time()
         self.consecutive_failures = 0
 
     def failed(self) -> None:
+        """A poll of this creditor failed (called by the poller; see ``keep_error``)."""
         self.consecutive_failures += 1
 
     def keep_error(self, error: Exception) -> None:
@@ -78,7 +80,7 @@ class CreditorStats:
 
 @dataclasses.dataclass
 class PollerStats:
-    """Counters of one :class:`~amili_async.SettlementPoller` since it started.
+    """Counters of one [`SettlementPoller`][amili_async.SettlementPoller] since it started.
 
     Attributes:
         requests: Poll requests that got a response (retries inside one request not counted).

@@ -70,7 +70,8 @@ class CheckpointStore(Protocol):
 class ClaimingStore(Protocol):
     """A store that keeps two pollers off the same creditors (the file and SQLite stores).
 
-    The poller calls :meth:`claim` before it fetches anything and :meth:`release` when it closes.
+    The poller calls [`claim`][amili_async.ClaimingStore.claim] before it fetches anything and
+    [`release`][amili_async.ClaimingStore.release] when it closes.
     """
 
     async def claim(self, sender_id: str, creditor_ids: Sequence[str]) -> None:
@@ -94,12 +95,14 @@ class ClaimingStore(Protocol):
 class LeasingStore(Protocol):
     """A store shared by several workers that splits the creditors among them (PostgreSQL).
 
-    The poller calls :meth:`sync_leases` about every ``lease_ttl / 3`` seconds, polls only the
-    creditors it returns, and saves with :meth:`save_leased` under the epoch the settlement was
-    fetched with.
+    The poller calls [`sync_leases`][amili_async.LeasingStore.sync_leases] about every
+    ``lease_ttl / 3`` seconds, polls only the creditors it returns, and saves with
+    [`save_leased`][amili_async.LeasingStore.save_leased] under the epoch the settlement was fetched
+    with.
     """
 
     lease_ttl: float
+    """Seconds a lease lasts without renewal; the poller renews about every third of it."""
 
     async def sync_leases(self, sender_id: str, creditor_ids: Sequence[str]) -> Mapping[str, int]:
         """Renew this worker's leases, take free or expired ones up to its fair share, give up
@@ -146,15 +149,17 @@ class MemoryCheckpointStore(AsyncClosing):
         self._cursors: dict[tuple[str, str], str] = {}
 
     async def load(self, sender_id: str, creditor_id: str) -> str | None:
+        """The saved cursor of ``creditor_id``, or ``None``."""
         _check_key(sender_id, creditor_id)
         return self._cursors.get((sender_id, creditor_id))
 
     async def save(self, sender_id: str, creditor_id: str, cursor: str) -> None:
+        """Keep the cursor in memory (lost when the process ends)."""
         _check_key(sender_id, creditor_id)
         self._cursors[sender_id, creditor_id] = cursor
 
     async def close(self) -> None:
-        return None
+        """Nothing to release; the cursors stay readable."""
 
     def snapshot(self) -> dict[tuple[str, str], str]:
         """A copy of every saved cursor, by ``(sender_id, creditor_id)``."""
@@ -246,11 +251,13 @@ class FileCheckpointStore(AsyncClosing):
         return f"FileCheckpointStore({str(self.path)!r})"
 
     async def load(self, sender_id: str, creditor_id: str) -> str | None:
+        """The saved cursor of ``creditor_id``, or ``None``."""
         _check_key(sender_id, creditor_id)
         cursors = await self._opened()
         return cursors.get(sender_id, {}).get(creditor_id)
 
     async def save(self, sender_id: str, creditor_id: str, cursor: str) -> None:
+        """Save the cursor; returns once the new file is renamed into place and synced."""
         _check_key(sender_id, creditor_id)
         async with self._lock:
             cursors = await self._opened()
@@ -505,10 +512,12 @@ class SQLiteCheckpointStore(AsyncClosing):
         return f"SQLiteCheckpointStore({str(self.path)!r})"
 
     async def load(self, sender_id: str, creditor_id: str) -> str | None:
+        """The saved cursor of ``creditor_id``, or ``None``."""
         _check_key(sender_id, creditor_id)
         return await self._run(self._load, sender_id, creditor_id)
 
     async def save(self, sender_id: str, creditor_id: str, cursor: str) -> None:
+        """Save the cursor; returns once it is committed."""
         _check_key(sender_id, creditor_id)
         await asyncio.shield(self._run(self._save, sender_id, creditor_id, cursor))
 

@@ -1,6 +1,6 @@
 """The sandbox's Collection API routes (``/collection/v1``) and its token endpoint.
 
-Handlers parse and answer; the semantics are in :mod:`.collection_state`. Assumptions of the HTTP
+Handlers parse and answer; the semantics are in ``collection_state``. Assumptions of the HTTP
 face (the real API does not publish them):
 
 * every answer is the envelope ``{"summary": {"status": "SUCCESS", "nextPageToken": ...},

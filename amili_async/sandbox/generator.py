@@ -3,7 +3,7 @@
 Why it looks the way it does:
 
 * **Deterministic.** Everything is drawn from one ``random.Random(seed)`` and dated from a fixed
-  :data:`EPOCH` (never the wall clock), so the same seed gives byte-identical payloads on every
+  ``EPOCH`` (never the wall clock), so the same seed gives byte-identical payloads on every
   machine and a failing test can be replayed.
 * **Consistent.** The invariants a creditor's accountant would check hold by construction:
   organisation numbers and bank accounts carry valid MOD11 check digits and KIDs a valid MOD10; for
@@ -12,16 +12,16 @@ Why it looks the way it does:
   left to pay; a settlement's ``paymentAmount`` is the sum of its six distribution parts, never more
   than its case's original amounts, and its ``organization`` is its creditor.
 * **Wire-exact.** Dicts carry the exact field names and order of the documented example (
-  ``idnumber``, ``paymentDetails``, ``caseNumber``, ...), money as two-decimal :class:`Decimal`
-  (encoded as JSON numbers by :func:`encode_json`). Timestamps are mostly written like
+  ``idnumber``, ``paymentDetails``, ``caseNumber``, ...), money as two-decimal ``Decimal``
+  (encoded as JSON numbers by ``encode_json``). Timestamps are mostly written like
   ``2026-03-12T13:36:35.123Z``; a deterministic ~5% the .NET way, with 7 fractional digits and no
   offset, so clients are exercised. Dates (bill, due, remittance) are midnight, ``...T00:00:00Z``.
-* **Fast.** :func:`generate_batch_payload` builds 100,000 cases (about 160 MB of JSON) in a few
+* **Fast.** ``generate_batch_payload`` builds 100,000 cases (about 160 MB of JSON) in a few
   seconds: names come from precomputed pools, draws use ``Random.random`` (a C call) rather than
   ``randint``, and timestamps are assembled from precomputed day and clock texts.
 
 Creditor dicts carry private keys (``_index``, ``_organization_id``, ``_first_invoice``) for the
-generator's own use; :func:`public` strips them before anything goes on the wire.
+generator's own use; ``public`` strips them before anything goes on the wire.
 """
 
 from __future__ import annotations
@@ -267,12 +267,12 @@ def _day_text(day: int) -> str:
 
 
 def milliseconds(moment: datetime.datetime) -> int:
-    """``moment`` as milliseconds since :data:`EPOCH` (the unit of :func:`timestamp`)."""
+    """``moment`` as milliseconds since ``EPOCH`` (the unit of ``timestamp``)."""
     return (moment - EPOCH) // datetime.timedelta(milliseconds=1)
 
 
 def timestamp(ms: int) -> str:
-    """Milliseconds since :data:`EPOCH` as the service writes them: ``2026-03-12T13:36:35.123Z``,
+    """Milliseconds since ``EPOCH`` as the service writes them: ``2026-03-12T13:36:35.123Z``,
     or (for the ~5% whose milliseconds end in a set pattern) .NET's ``2026-03-12T13:36:35.1234567``.
     """
     day, ms = divmod(ms, DAY_MS)
@@ -285,7 +285,7 @@ def timestamp(ms: int) -> str:
 
 
 def midnight(day: int) -> str:
-    """Day ``day`` after :data:`EPOCH` as a date on the wire: ``2026-03-12T00:00:00Z``."""
+    """Day ``day`` after ``EPOCH`` as a date on the wire: ``2026-03-12T00:00:00Z``."""
     return f"{_day_text(day)}T00:00:00Z"
 
 
@@ -654,7 +654,7 @@ def generate_batch_payload(
 
 
 def _add_surprises(cases: list[Json], settlements: list[Json], share: float, rng: Random) -> None:
-    """Unlisted enum values, nulls and huge strings, in place (see :func:`generate_batch_payload`)."""
+    """Unlisted enum values, nulls and huge strings, in place (see ``generate_batch_payload``)."""
     for settlement in settlements:
         if rng.random() < share:
             invoice = settlement["invoice"] = dict(settlement["invoice"])

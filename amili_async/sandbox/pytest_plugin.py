@@ -11,7 +11,7 @@ Then any async test can take a running sandbox (needs pytest-asyncio)::
         async with AmiliClient(base_url=amili_sandbox.url, token=amili_sandbox.token) as client:
             ...
 
-The marker's keywords go to :class:`~amili_async.sandbox.SandboxServer`.
+The marker's keywords go to [`SandboxServer`][amili_async.sandbox.SandboxServer].
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest_asyncio.fixture
 async def amili_sandbox(request: pytest.FixtureRequest) -> AsyncIterator[SandboxServer]:
-    """A started :class:`SandboxServer` on 127.0.0.1, closed after the test."""
+    """A started [`SandboxServer`][amili_async.sandbox.SandboxServer] on 127.0.0.1, closed after the
+    test."""
     marker = request.node.get_closest_marker("amili_sandbox")
     options = dict(marker.kwargs) if marker else {}
     async with SandboxServer(**options) as sandbox:

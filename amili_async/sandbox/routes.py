@@ -1,6 +1,6 @@
 """The sandbox's HTTP face: the legacy API's routes, auth, faults and a request log.
 
-Handlers only parse and answer; the semantics live in :mod:`.state`. Middlewares, outermost first:
+Handlers only parse and answer; the semantics live in ``state``. Middlewares, outermost first:
 the request log and in-flight count, the fixed latency, fault injection, authentication.
 """
 

@@ -44,11 +44,13 @@ class SandboxServer(AsyncClosing):
         token: The bearer token accepted.
         username: The HTTP Basic user accepted.
         password: The HTTP Basic password accepted.
-        faults: A :class:`FaultPlan` (default: no faults); ``sandbox.faults`` can be changed live.
+        faults: A [`FaultPlan`][amili_async.sandbox.FaultPlan] (default: no faults);
+            ``sandbox.faults`` can be changed live.
         latency: Seconds added to every response.
         host: The address to bind: keep it on loopback.
         port: The port (0: any free one).
-        state: A prepared :class:`SandboxState` instead of generating one.
+        state: A prepared [`SandboxState`][amili_async.sandbox.SandboxState] instead of generating
+            one.
         client_id: The OAuth2 client id the token endpoint (``token_url``) accepts.
         client_secret: The OAuth2 client secret it accepts.
         token_ttl: Seconds an OAuth2 token lives (``expires_in``).
@@ -276,7 +278,8 @@ class SandboxServer(AsyncClosing):
         self, rate: float, creditor_ids: Iterable[str] | None = None, *, seed: int = 0
     ) -> None:
         """Pay out about ``rate`` settlements per second, to creditors chosen at random (seeded),
-        until :meth:`stop_payouts` or the sandbox closes."""
+        until [`stop_payouts`][amili_async.sandbox.SandboxServer.stop_payouts] or the sandbox
+        closes."""
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.stop_payouts()

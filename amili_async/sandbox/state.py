@@ -5,8 +5,9 @@ they can be tested without sockets. Where the real API is undocumented, the rule
 in the docstring of the method that applies it (the sandbox docs page collects them).
 
 Speed matters because pollers hammer ``GET Batch``: a settlement poll of a creditor with 100,000
-cases must not re-encode those cases every time, so :meth:`SandboxState.batch_json` keeps each
-creditor's encoded case list and splices bytes. Not thread-safe: one event loop owns a state.
+cases must not re-encode those cases every time, so
+[`batch_json`][amili_async.sandbox.SandboxState.batch_json] keeps each creditor's encoded case list
+and splices bytes. Not thread-safe: one event loop owns a state.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class UnknownCreditorError(KeyError):
 
 
 class BatchFilters(TypedDict, total=False):
-    """The keywords of :meth:`SandboxState.batch` and :meth:`SandboxState.batch_json`."""
+    """The keywords of [`batch`][amili_async.sandbox.SandboxState.batch] and
+    [`batch_json`][amili_async.sandbox.SandboxState.batch_json]."""
 
     sender_id: str | None
     creditor_id: str | None
@@ -156,7 +158,8 @@ class _Page:
 
 
 class SandboxState:
-    """All data of one sandbox. Build it with :meth:`generate`.
+    """All data of one sandbox. Build it with
+    [`generate`][amili_async.sandbox.SandboxState.generate].
 
     Dicts handed out (cases, settlements) are the state's own: treat them as read-only.
 
@@ -238,7 +241,7 @@ class SandboxState:
         language_code: str | None = None,
         page_size: int = 500,
     ) -> Json:
-        """The batch ``GET /webapi/api/Batch`` answers, as a dict ready for :func:`encode_json`.
+        """The batch ``GET /webapi/api/Batch`` answers, as a dict ready for ``encode_json``.
 
         Rules (assumed where the API is undocumented):
 
@@ -252,7 +255,7 @@ class SandboxState:
           (``nb`` default, ``en``; case-insensitive; anything else gives ``nb``);
         * settlements come per creditor in ``settlementNumber`` order: from the first, or after
           ``last_settlement_id`` (matched case-insensitively). That id must be a settlement of
-          the creditor asked for, else :class:`UnknownCursorError` (400); without a
+          the creditor asked for, else ``UnknownCursorError`` (400); without a
           ``creditor_id``, of any creditor of the sender: its creditor continues after it, the
           others start from their first settlement. ``remittance_date`` keeps the settlements
           remitted that day. At most ``page_size`` settlements per creditor per response;
@@ -271,7 +274,8 @@ class SandboxState:
         return self._batch(query)
 
     def batch_json(self, **filters: Unpack[BatchFilters]) -> bytes:
-        """:meth:`batch` (same keywords), encoded: money as JSON numbers.
+        """[`batch`][amili_async.sandbox.SandboxState.batch] (same keywords), encoded: money as JSON
+        numbers.
 
         Each creditor's unfiltered case list is encoded once and reused until its cases change,
         so polling a creditor with 100,000 cases for settlements costs the settlements only.

@@ -10,8 +10,8 @@ What is delivered (shapes from ``shared/amili-api.md`` section 6):
 * ``CASE`` (with ``eventType`` in the envelope, as the docs show case events) for every case a
   ``POST Batch`` registers; ``caseNumber`` as a JSON number;
 * ``BATCH_COMPLETED`` for each Collection API batch handed to
-  :meth:`WebhookDispatcher.batch_completed`, and whatever :meth:`WebhookDispatcher.deliver` is
-  given.
+  [`WebhookDispatcher.batch_completed`][amili_async.sandbox.WebhookDispatcher.batch_completed], and
+  whatever [`WebhookDispatcher.deliver`][amili_async.sandbox.WebhookDispatcher.deliver] is given.
 
 Each delivery is signed with [`sign_webhook`][amili_async.webhooks.sign_webhook] (the scheme
 [`HmacSha256Verifier`][amili_async.webhooks.HmacSha256Verifier] checks), carries
@@ -60,6 +60,7 @@ class WebhookEndpoint:
         max_backoff: The longest wait between attempts.
         timeout: Seconds to wait for the receiver's answer.
         event_types: Only these event types (``None``: all).
+        rng: The random source of the duplicates; seed it for a repeatable run.
     """
 
     url: str
@@ -73,6 +74,7 @@ class WebhookEndpoint:
     rng: random.Random = dataclasses.field(default_factory=random.Random, repr=False)
 
     def wants(self, event_type: str) -> bool:
+        """Whether it takes ``event_type`` (all types if ``event_types`` is ``None``)."""
         return self.event_types is None or event_type in self.event_types
 
     def delay(self, attempt: int) -> float:

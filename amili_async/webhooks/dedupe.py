@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_TTL = datetime.timedelta(days=7)
+"""How long a dedupe store remembers an event's idempotency key by default (7 days)."""
 T = TypeVar("T")
 
 
@@ -89,10 +90,12 @@ class MemoryWebhookDedupe(AsyncClosing):
         return f"MemoryWebhookDedupe({len(self._keys)} keys)"
 
     async def seen(self, key: str) -> bool:
+        """``True`` when ``key`` was remembered and has not expired."""
         handled_at = self._keys.get(key)
         return handled_at is not None and self._clock() - handled_at < self._ttl
 
     async def remember(self, key: str) -> None:
+        """Remember ``key``: its event has been handled."""
         now = self._clock()
         self._keys[key] = now
         self._keys.move_to_end(key)
@@ -102,6 +105,7 @@ class MemoryWebhookDedupe(AsyncClosing):
             self._keys.popitem(last=False)
 
     async def close(self) -> None:
+        """Forget every key."""
         self._keys.clear()
 
 
@@ -155,9 +159,11 @@ class SQLiteWebhookDedupe(AsyncClosing):
         return f"SQLiteWebhookDedupe({str(self.path)!r})"
 
     async def seen(self, key: str) -> bool:
+        """``True`` when ``key`` was remembered and has not expired."""
         return await self._run(self._seen, key, self._clock() - self._ttl)
 
     async def remember(self, key: str) -> None:
+        """Remember ``key``: its event has been handled."""
         now = self._clock()
         self._remembered += 1
         purge_before = now - self._ttl if self._remembered % _PURGE_EVERY == 1 else None
@@ -165,6 +171,7 @@ class SQLiteWebhookDedupe(AsyncClosing):
         await asyncio.shield(self._run(self._remember, key, now, purge_before))
 
     async def close(self) -> None:
+        """Close the database connection and its worker thread."""
         if self._connection is not None:
             await self._run(self._close)
         self._worker.shutdown()

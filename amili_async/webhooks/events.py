@@ -1,4 +1,4 @@
-"""Webhook events: typed models and :func:`parse_webhook`.
+"""Webhook events: typed models and [`parse_webhook`][amili_async.webhooks.parse_webhook].
 
 Amili's published examples (``shared/amili-api.md`` section 6) disagree with each other in small
 ways, so parsing is lenient where they do and strict nowhere else:
@@ -45,93 +45,80 @@ REQUEST_ID_HEADER = "X-Amili-Request-Id"
 
 
 class WebhookEventBase(msgspec.Struct, **_STRUCT_OPTIONS):
-    """What every webhook event carries.
-
-    Attributes:
-        id: The event's id (``id`` in the body), as sent; ``None`` if the body has none.
-        type: The event type as sent (``SETTLEMENT_CREATED``, ...).
-        source: Which Amili system sent it (``COLLECTION``).
-        timestamp: When Amili says the event happened (``timeStamp``); naive if sent without an
-            offset.
-        idempotency_key: The ``IdempotencyKey`` header: the same for every delivery of one event.
-        request_id: The ``X-Amili-Request-Id`` header, for support requests.
-    """
+    """What every webhook event carries."""
 
     id: str | None
+    """``id``: the event's id, as sent; ``None`` if the body has none."""
     type: str
+    """``type`` (``eventType`` in case events, else the ``X-Amili-Event`` header): the event type as
+    sent (``SETTLEMENT_CREATED``, ...)."""
     source: str | None = None
+    """``source``: which Amili system sent it (``COLLECTION``)."""
     timestamp: datetime.datetime | None = None
+    """``timeStamp`` (or ``timestamp``): when Amili says the event happened; naive if sent without
+    an offset."""
     idempotency_key: str | None = None
+    """The ``IdempotencyKey`` header: the same for every delivery of one event."""
     request_id: str | None = None
+    """The ``X-Amili-Request-Id`` header, for support requests."""
 
 
 class BatchCompleted(WebhookEventBase, **_STRUCT_OPTIONS):
-    """``BATCH_COMPLETED``: a Collection API batch (invoices, payments, ...) finished processing.
-
-    Attributes:
-        batch_id: The batch (``batchId``).
-        organization_id: The creditor organisation (``organizationId`` or ``orgId``).
-        status: The batch's final status as sent (``SUCCESS``, ``PARTIAL``, ``FAILED``, ...).
-    """
+    """``BATCH_COMPLETED``: a Collection API batch (invoices, payments, ...) finished processing."""
 
     batch_id: str | None = None
+    """``data.batchId``: the batch that finished."""
     organization_id: str | None = None
+    """``data.organizationId`` (or ``orgId``): the creditor organisation."""
     status: str | None = None
+    """``data.status``: the batch's final status as sent (``SUCCESS``, ``PARTIAL``, ``FAILED``,
+    ...)."""
 
 
 class SettlementCreated(WebhookEventBase, **_STRUCT_OPTIONS):
-    """``SETTLEMENT_CREATED``: a settlement was paid out to a creditor.
-
-    Attributes:
-        settlement_id: The settlement (``settlementId``): the same id the settlement poller
-            delivers as [`Settlement.id`][amili_async.Settlement] (compare ``str(settlement.id)``
-            case-insensitively).
-        organization_id: The creditor organisation (``organizationId`` or ``orgId``).
-        settlement_date: The day it was settled; a timestamp is cut to its date as sent (no
-            time-zone conversion).
-        invoice_id: The invoice paid (``invoiceId``).
-        invoice_number: Its number (``invoiceNumber``).
-        case_number: The collection case (``caseNumber``).
-    """
+    """``SETTLEMENT_CREATED``: a settlement was paid out to a creditor."""
 
     settlement_id: str | None = None
+    """``data.settlementId``: the settlement; the same id the settlement poller delivers as
+    [`Settlement.id`][amili_async.Settlement.id] (compare ``str(settlement.id)``
+    case-insensitively)."""
     organization_id: str | None = None
+    """``data.organizationId`` (or ``orgId``): the creditor organisation."""
     settlement_date: datetime.date | None = None
+    """``data.settlementDate``: the day it was settled; a timestamp is cut to its date as sent (no
+    time-zone conversion)."""
     invoice_id: str | None = None
+    """``data.invoiceId``: the invoice paid."""
     invoice_number: str | None = None
+    """``data.invoiceNumber``: its number."""
     case_number: str | None = None
+    """``data.caseNumber``: the collection case."""
 
 
 class CaseEvent(WebhookEventBase, **_STRUCT_OPTIONS):
-    """``CASE`` and ``CASE_UPDATED``: a case was created or changed.
-
-    Attributes:
-        organization_id: The creditor organisation (``orgId`` or ``organizationId``).
-        case_id: The case (``caseId``).
-        case_number: Its number (``caseNumber``).
-        case_type: The case's own type (the ``type`` inside ``data``), not the event type.
-        status: The case's status as sent (``OPEN``, ``PAUSED``, ...).
-        invoices: The ``invoices`` list as sent (its shape is not published).
-        fields: The ``fields`` list as sent (assumed: what changed; shape not published).
-    """
+    """``CASE`` and ``CASE_UPDATED``: a case was created or changed."""
 
     organization_id: str | None = None
+    """``data.orgId`` (or ``organizationId``): the creditor organisation."""
     case_id: str | None = None
+    """``data.caseId``: the case."""
     case_number: str | None = None
+    """``data.caseNumber``: its number."""
     case_type: str | None = None
+    """``data.type``: the case's own type, not the event type."""
     status: str | None = None
+    """``data.status``: the case's status as sent (``OPEN``, ``PAUSED``, ...)."""
     invoices: list[Any] = msgspec.field(default_factory=list)
+    """``data.invoices``: the list as sent (its shape is not published)."""
     fields: list[Any] = msgspec.field(default_factory=list)
+    """``data.fields``: the list as sent (assumed: what changed; shape not published)."""
 
 
 class UnknownEvent(WebhookEventBase, **_STRUCT_OPTIONS):
-    """Any event type this version of the SDK does not model; answer it like the others.
-
-    Attributes:
-        data: The event's ``data`` as decoded JSON (``None`` if it had none).
-    """
+    """Any event type this version of the SDK does not model; answer it like the others."""
 
     data: Any = None
+    """``data``: the event's data as decoded JSON (``None`` if it had none)."""
 
 
 WebhookEvent: TypeAlias = BatchCompleted | SettlementCreated | CaseEvent | UnknownEvent

@@ -19,7 +19,9 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_PATH", "WebhookHandler", "WebhookR
 logger = logging.getLogger("amili_async.webhooks")
 
 DEFAULT_PATH = "/amili/webhooks"
+"""The path [`WebhookReceiver.add_routes`][amili_async.webhooks.WebhookReceiver.add_routes] serves by default."""
 DEFAULT_MAX_BODY_BYTES = 1_000_000
+"""The default ``max_body_bytes`` (1 MB): larger bodies are refused with 413, unread."""
 _CHUNK = 64 * 1024
 
 WebhookHandler = Callable[[WebhookEvent], Awaitable[object]]

@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
+"""The header Amili sends the signature in (seen; the method is not published)."""
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"  # assumed name: Amili publishes none
+"""The header of the signing time (assumed name: Amili publishes none)."""
 _PREFIX = "sha256="
 _DIGEST_SIZE = hashlib.sha256().digest_size
 
