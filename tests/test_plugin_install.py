@@ -1,0 +1,92 @@
+"""The pytest plug-in as a user gets it: the package installed (not editable) into a throwaway venv,
+a separate project with no conftest, pytest-asyncio in its default strict mode."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import site
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+USER_TEST = '''
+import sys
+
+import pytest
+
+import amili_async
+from amili_async import AmiliClient
+from amili_async.sandbox import SandboxServer
+
+
+def test_the_installed_package_is_the_one_under_test() -> None:
+    assert amili_async.__file__.startswith(sys.prefix)
+
+
+@pytest.mark.asyncio
+@pytest.mark.amili_sandbox(creditors=2, seed=7, page_size=3)
+async def test_fixture_serves_a_batch(amili_sandbox: SandboxServer) -> None:
+    assert len(amili_sandbox.creditor_ids) == 2
+    creditor_id = amili_sandbox.creditor_ids[0]
+    async with AmiliClient(base_url=amili_sandbox.url, token=amili_sandbox.token) as client:
+        batch = await client.get_batch(creditor_id=creditor_id)
+    assert len(batch.settlements) == 3  # the marker's page_size reached the sandbox
+'''
+
+# As docs/sandbox.md shows it; no asyncio_mode: pytest-asyncio's default, strict.
+PYTEST_INI = """\
+[pytest]
+asyncio_default_fixture_loop_scope = function
+addopts = --strict-markers -p no:cacheprovider
+"""
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST"))}
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=80
+    )
+
+
+def _make_venv(where: Path) -> Path:
+    """A venv without pip that sees this interpreter's packages (pytest, aiohttp, ...) but not
+    the package under test, which only PYTHONPATH or an editable install provide here."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", where],
+        check=True,
+        timeout=60,
+    )
+    python = where / "bin" / "python"
+    purelib = _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (Path(purelib.stdout.strip()) / "_outer_site.pth").write_text("\n".join(outer) + "\n")
+    return python
+
+
+def test_installed_package_registers_the_fixture_for_a_strict_mode_project(
+    tmp_path: Path,
+) -> None:
+    python = _make_venv(tmp_path / "venv")
+    offline = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
+    install = _run(
+        sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps",
+        *offline, ROOT,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text(PYTEST_INI)
+    (project / "test_user.py").write_text(textwrap.dedent(USER_TEST))
+    result = _run(python, "-m", "pytest", "-W", "error", cwd=project)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "2 passed" in result.stdout
+    assert re.search(r"asyncio: mode=(Mode\.)?strict", result.stdout, re.IGNORECASE)
