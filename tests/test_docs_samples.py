@@ -8,8 +8,9 @@ working directory, within ``SAMPLE_TIMEOUT`` seconds.
 
 An HTML comment on the line right above a block changes how it is checked:
 
-- ``<!-- sample: fragment -->``: a piece of a larger program (a snippet of a handler, a table of
-  calls); only compiled, top-level ``await`` allowed. Keep these rare.
+- ``<!-- sample: fragment -->`` or ``<!-- sample: fragment (why) -->``: only compiled (top-level
+  ``await`` allowed): a signature listing, or a program that needs what the suite does not have
+  (a PostgreSQL server, redis, a port of its own). Keep these rare.
 - ``<!-- sample: pytest -->``: a test file; run by pytest in a subprocess, pytest-asyncio in its
   default strict mode (``<!-- sample: pytest auto -->``: in auto mode), with the plug-in.
 """
@@ -33,7 +34,7 @@ from tests.sandbox_thread import sandbox_in_thread
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TIMEOUT = 30.0
 _FENCE = re.compile(r"^(?P<indent>\s*)```python\b")
-_MARKER = re.compile(r"<!--\s*sample:\s*(?P<kind>[\w ]+?)\s*-->")
+_MARKER = re.compile(r"<!--\s*sample:\s*(?P<kind>[a-z ]+?)\s*(?:\((?P<why>[^)]*)\))?\s*-->")
 _KINDS = {"fragment", "pytest", "pytest auto"}
 
 
