@@ -26,9 +26,11 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 
 import pytest
 
+from amili_async.sandbox import SandboxServer
 from tests.sandbox_thread import sandbox_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,11 +86,12 @@ def test_every_marker_is_known() -> None:
     assert {s.kind for s in SAMPLES} <= {"run", *_KINDS}
 
 
-def _compiled(sample: Sample) -> object:
+def _compiled(sample: Sample) -> CodeType:
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if sample.kind == "fragment" else 0
     # Blank lines first, so that a traceback's line numbers are the Markdown file's.
     source = "\n" * sample.line + sample.code
-    return compile(source, str(sample.path.relative_to(ROOT)), "exec", flags=flags)
+    code: CodeType = compile(source, str(sample.path.relative_to(ROOT)), "exec", flags=flags)
+    return code
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.where)
@@ -100,13 +103,14 @@ RUNNABLE = [s for s in SAMPLES if s.kind == "run"]
 PYTEST_SAMPLES = [s for s in SAMPLES if s.kind.startswith("pytest")]
 
 
-def _sandbox_env(url: str, token: str, client_id: str, secret: str, token_url: str) -> dict[str, str]:
+def sandbox_env(sandbox: SandboxServer) -> dict[str, str]:
+    """The environment a sample (or an example script) reads the service and credentials from."""
     return {
-        "AMILI_BASE_URL": url,
-        "AMILI_TOKEN": token,
-        "AMILI_CLIENT_ID": client_id,
-        "AMILI_CLIENT_SECRET": secret,
-        "AMILI_TOKEN_URL": token_url,
+        "AMILI_BASE_URL": sandbox.url,
+        "AMILI_TOKEN": sandbox.token,
+        "AMILI_CLIENT_ID": sandbox.client_id,
+        "AMILI_CLIENT_SECRET": sandbox.client_secret,
+        "AMILI_TOKEN_URL": sandbox.token_url,
     }
 
 
@@ -127,10 +131,7 @@ def test_sample_runs_against_the_sandbox(
             errors.append(error)
 
     with sandbox_in_thread(creditors=20, seed=1, batch_delay=0.05) as sandbox:
-        env = _sandbox_env(
-            sandbox.url, sandbox.token, sandbox.client_id, sandbox.client_secret, sandbox.token_url
-        )
-        for name, value in env.items():
+        for name, value in sandbox_env(sandbox).items():
             monkeypatch.setenv(name, value)
         monkeypatch.chdir(tmp_path)
         worker = threading.Thread(target=run, daemon=True)

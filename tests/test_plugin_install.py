@@ -12,11 +12,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
-USER_TEST = '''
+USER_TEST = """
 import sys
 
 import pytest
@@ -38,7 +36,7 @@ async def test_fixture_serves_a_batch(amili_sandbox: SandboxServer) -> None:
     async with AmiliClient(base_url=amili_sandbox.url, token=amili_sandbox.token) as client:
         batch = await client.get_batch(creditor_id=creditor_id)
     assert len(batch.settlements) == 3  # the marker's page_size reached the sandbox
-'''
+"""
 
 # As docs/sandbox.md shows it; no asyncio_mode: pytest-asyncio's default, strict.
 PYTEST_INI = """\
