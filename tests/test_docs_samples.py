@@ -143,7 +143,7 @@ def test_sample_runs_against_the_sandbox(
     assert capsys.readouterr().out.strip(), f"{sample.where} printed nothing: show the result"
 
 
-def _plugin_args() -> list[str]:
+def plugin_args() -> list[str]:
     """Load the plug-in explicitly only where its entry point is not installed (PYTHONPATH runs)."""
     installed = any(
         ep.value == "amili_async.sandbox.pytest_plugin"
@@ -161,7 +161,7 @@ def test_pytest_sample_passes(sample: Sample, tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *_plugin_args()],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin_args()],
         cwd=tmp_path,
         env=env,
         capture_output=True,
