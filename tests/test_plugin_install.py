@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import site
 import subprocess
 import sys
 import textwrap
@@ -54,8 +53,8 @@ def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
 
 
 def _make_venv(where: Path) -> Path:
-    """A venv without pip that sees this interpreter's packages (pytest, aiohttp, ...) but not
-    the package under test, which only PYTHONPATH or an editable install provide here."""
+    """A venv without pip that sees this interpreter's packages (pytest, aiohttp, ...), with the
+    package under test installed on top (installed copies come first on its sys.path)."""
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", where],
         check=True,
@@ -63,7 +62,9 @@ def _make_venv(where: Path) -> Path:
     )
     python = where / "bin" / "python"
     purelib = _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    # Every site-packages this interpreter imports from (its own, or what its .pth files add);
+    # never the checkout, where amili_async is the source and not the install.
+    outer = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
     (Path(purelib.stdout.strip()) / "_outer_site.pth").write_text("\n".join(outer) + "\n")
     return python
 
