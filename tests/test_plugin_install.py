@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 USER_TEST = """
@@ -69,23 +71,43 @@ def _make_venv(where: Path) -> Path:
     return python
 
 
-def test_installed_package_registers_the_fixture_for_a_strict_mode_project(
-    tmp_path: Path,
-) -> None:
-    python = _make_venv(tmp_path / "venv")
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a throwaway venv with the package installed from the checkout (a wheel
+    built by pip, not editable)."""
+    python = _make_venv(tmp_path_factory.mktemp("venv"))
     offline = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
     install = _run(
         sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps",
         *offline, ROOT,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-2000:]
+    return python
 
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pytest.ini").write_text(PYTEST_INI)
-    (project / "test_user.py").write_text(textwrap.dedent(USER_TEST))
-    result = _run(python, "-m", "pytest", "-W", "error", cwd=project)
+
+def test_installed_package_registers_the_fixture_for_a_strict_mode_project(
+    installed: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "pytest.ini").write_text(PYTEST_INI)
+    (tmp_path / "test_user.py").write_text(textwrap.dedent(USER_TEST))
+    result = _run(installed, "-m", "pytest", "-W", "error", cwd=tmp_path)
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "2 passed" in result.stdout
     assert re.search(r"asyncio: mode=(Mode\.)?strict", result.stdout, re.IGNORECASE)
+
+
+def test_without_pytest_asyncio_pytest_still_runs_and_the_fixture_says_what_to_install(
+    installed: Path, tmp_path: Path
+) -> None:
+    # pytest-asyncio made unimportable: its plug-in blocked, a stub that fails in its place.
+    (tmp_path / "pytest_asyncio.py").write_text("raise ImportError('not installed')\n")
+    (tmp_path / "test_user.py").write_text(
+        "def test_unrelated() -> None:\n    pass\n\n\n"
+        "def test_wants_the_sandbox(amili_sandbox: object) -> None:\n    pass\n"
+    )
+    result = _run(installed, "-m", "pytest", "-p", "no:asyncio", "-p", "no:cacheprovider",
+                  cwd=tmp_path)  # fmt: skip
+
+    assert "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "pip install 'amili_async[pytest]'" in result.stdout
