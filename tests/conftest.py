@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -16,7 +17,18 @@ from aioresponses import aioresponses as _aioresponses
 
 from amili_async import RetryPolicy
 
-pytest_plugins = ["amili_async.sandbox.pytest_plugin", "tests.pg_fixtures"]
+SANDBOX_PLUGIN = "amili_async.sandbox.pytest_plugin"
+
+
+def _sandbox_plugin_installed() -> bool:
+    """True when the package is installed (nox: editable), so its pytest11 entry point already
+    loads the plug-in; from a bare PYTHONPATH checkout it is not, and listing it here would then be
+    the only registration (listing it twice is an error)."""
+    entry_points = importlib.metadata.entry_points(group="pytest11")
+    return any(ep.value == SANDBOX_PLUGIN for ep in entry_points)
+
+
+pytest_plugins = ["tests.pg_fixtures"] + ([] if _sandbox_plugin_installed() else [SANDBOX_PLUGIN])
 
 TOKEN = "tok_SECRET_do_not_leak_42"
 

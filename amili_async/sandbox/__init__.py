@@ -11,8 +11,8 @@ async with SandboxServer(creditors=3, seed=1) as sandbox:
 
 Realistic seeded data (valid Norwegian check digits, sums that add up), the legacy API's semantics
 (filters, the settlement cursor, pages), live payouts and seeded fault injection. Run it from a shell
-with ``python -m amili_async sandbox``; in pytest, enable the ``amili_sandbox`` fixture with
-``pytest_plugins = ["amili_async.sandbox.pytest_plugin"]``.
+with ``python -m amili_async sandbox``; in pytest, the ``amili_sandbox`` fixture comes with the
+package (a pytest11 plug-in; ``pip install 'amili_async[pytest]'`` brings pytest-asyncio).
 """
 
 from .faults import ALL_FAULTS, Fault, FaultPlan
