@@ -16,8 +16,8 @@ demo: $(NOX)  ## the main job: the demo against the embedded sandbox
 demo-fleet: $(NOX)  ## three worker processes share the creditors through a throwaway PostgreSQL
 	$(NOX) -s demo-fleet
 
-test: $(NOX)  ## the whole suite: lint, typecheck, tests, the docs build
-	$(NOX) -s lint typecheck tests docs
+test: $(NOX)  ## the whole suite: lint, typecheck, tests (docs samples, examples), the docs build, the demo
+	$(NOX) -s lint typecheck tests docs demo
 
 lint typecheck docs bench: $(NOX)
 	$(NOX) -s $@

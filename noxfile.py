@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "demo"]
 nox.options.reuse_existing_virtualenvs = True
 # Sessions use the interpreter nox runs on (the Makefile's python3, 3.11+): a fresh machine need
 # not have a `python3.11` binary on PATH.
