@@ -338,8 +338,7 @@ async def run_fleet_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool
     """The fleet demo, ``options.workers`` worker processes; returns whether every settlement
     reconciled and every re-delivery was explained by a takeover."""
     from ._pgserver import PostgresNotFound, throwaway_postgres
-    from .demo import RETRIED_FAULTS
-    from .sandbox import FaultPlan, SandboxServer
+    from .demo import demo_sandbox
 
     print("starting a throwaway PostgreSQL server", file=out, flush=True)
     database = contextlib.ExitStack()  # started and stopped in a thread: initdb takes seconds
@@ -349,13 +348,7 @@ async def run_fleet_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool
         print(f"cannot run the fleet demo: {exc}", file=out)
         return False
     try:
-        faults = FaultPlan(rate=options.fault_rate, kinds=RETRIED_FAULTS, seed=options.seed)
-        async with SandboxServer(
-            creditors=options.creditors,
-            seed=options.seed,
-            settlements=options.settlements,
-            faults=faults,
-        ) as sandbox:
+        async with demo_sandbox(options) as sandbox:
             print(
                 f"sandbox up at {sandbox.url} with {options.creditors} creditors; "
                 f"{options.workers} worker processes share them through PostgreSQL",
@@ -370,7 +363,7 @@ async def run_fleet_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool
                     log_dir=Path(log_dir),
                 ) as fleet:
                     await _run_fleet(fleet, sandbox, options, out)
-            faults.rate = 0.0
+            sandbox.faults.rate = 0.0
             return _report(fleet, sandbox, out)
     finally:
         await asyncio.to_thread(database.close)

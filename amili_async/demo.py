@@ -55,19 +55,24 @@ class _Received:
     ids: set[str] = dataclasses.field(default_factory=set)
 
 
+def demo_sandbox(options: DemoOptions) -> SandboxServer:
+    """The demo's sandbox: seeded data and retried faults at ``options.fault_rate``."""
+    faults = FaultPlan(rate=options.fault_rate, kinds=RETRIED_FAULTS, seed=options.seed)
+    return SandboxServer(
+        creditors=options.creditors,
+        seed=options.seed,
+        settlements=options.settlements,
+        faults=faults,
+    )
+
+
 async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool:
     """Run the demo; returns whether the reconciliation matched."""
     if options.workers > 0:
         from ._fleet import run_fleet_demo
 
         return await run_fleet_demo(options, out)
-    faults = FaultPlan(rate=options.fault_rate, kinds=RETRIED_FAULTS, seed=options.seed)
-    async with SandboxServer(
-        creditors=options.creditors,
-        seed=options.seed,
-        settlements=options.settlements,
-        faults=faults,
-    ) as sandbox:
+    async with demo_sandbox(options) as sandbox:
         print(f"sandbox up at {sandbox.url} with {options.creditors} creditors", file=out)
         retry = RetryPolicy(initial_backoff=0.05, max_backoff=0.5)
         async with (
@@ -78,7 +83,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool:
             received = await _poll(client, sandbox, options, out)
             await sandbox.webhooks.join()
         collected = await run_collection_demo(sandbox, retry, out)  # faults still on
-        faults.rate = 0.0
+        sandbox.faults.rate = 0.0
         polled = {i for tally in received.values() for i in tally.ids}
         ok = _reconcile(sandbox, received, out, also_ok=webhooks.reconcile(polled, out))
         return ok and collected

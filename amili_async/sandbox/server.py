@@ -7,7 +7,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 from aiohttp import web
 
@@ -18,7 +18,7 @@ from .faults import FaultPlan
 from .routes import DEFAULT_REQUEST_LOG_SIZE, RequestRecord, SandboxApp
 from .state import SandboxState
 from .tokens import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, TOKEN_PATH, TokenIssuer
-from .webhooks import WebhookDispatcher, WebhookEndpoint
+from .webhooks import EndpointOptions, WebhookDispatcher, WebhookEndpoint
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TOKEN", "DEFAULT_USERNAME", "SandboxServer"]
 
@@ -246,29 +246,19 @@ class SandboxServer(AsyncClosing):
         return self.state.add_settlements(creditor_id, n)
 
     def add_webhook(
-        self,
-        url: str,
-        *,
-        secret: str,
-        duplicate_rate: float = 0.0,
-        max_attempts: int = 5,
-        backoff: float = 0.05,
-        event_types: set[str] | None = None,
-        seed: int = 0,
+        self, url: str, *, secret: str, **options: Unpack[EndpointOptions]
     ) -> WebhookEndpoint:
         """Deliver webhooks to ``url``, signed with ``secret``: settlements paid out and cases
         registered from now on, and whatever ``sandbox.webhooks.deliver(...)`` is given.
 
         ``duplicate_rate`` of the events are delivered twice at once; a non-2xx answer is
-        redelivered up to ``max_attempts`` attempts, waiting ``backoff`` seconds, doubling. See
+        redelivered up to ``max_attempts`` attempts, waiting ``backoff`` seconds, doubling (the
+        options are [`EndpointOptions`][amili_async.sandbox.webhooks.EndpointOptions]). See
         [`WebhookDispatcher`][amili_async.sandbox.WebhookDispatcher]: ``await
         sandbox.webhooks.join()`` waits for the deliveries so far, ``sandbox.webhooks.deliveries``
         lists every attempt.
         """
-        return self.webhooks.add_endpoint(
-            url, secret=secret, duplicate_rate=duplicate_rate, max_attempts=max_attempts,
-            backoff=backoff, event_types=event_types, seed=seed,
-        )  # fmt: skip
+        return self.webhooks.add_endpoint(url, secret=secret, **options)
 
     def ledger(self, creditor_id: str) -> list[dict[str, Any]]:
         """Every settlement paid out to the creditor so far, in order."""

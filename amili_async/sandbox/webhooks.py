@@ -30,7 +30,7 @@ import logging
 import random
 import time
 import uuid
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import aiohttp
 
@@ -39,7 +39,7 @@ from ..webhooks.verification import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_web
 from .generator import Json, encode_json, settlement_invoice
 from .state import SandboxState
 
-__all__ = ["WebhookDelivery", "WebhookDispatcher", "WebhookEndpoint"]
+__all__ = ["EndpointOptions", "WebhookDelivery", "WebhookDispatcher", "WebhookEndpoint"]
 
 logger = logging.getLogger("amili_async.sandbox.webhooks")
 
@@ -113,6 +113,29 @@ class _Event:
     body: bytes
 
 
+class EndpointOptions(TypedDict, total=False):
+    """How the sandbox delivers to one webhook endpoint (all optional).
+
+    Attributes:
+        duplicate_rate: The share of events delivered twice at once (0 to 1; default 0).
+        max_attempts: Attempts per delivery, the first included; a non-2xx answer is retried
+            (default 5).
+        backoff: Seconds before the first redelivery, doubling (default 0.05).
+        max_backoff: The longest wait between redeliveries (default 2).
+        timeout: Seconds one delivery may take (default 10).
+        event_types: Only these event types (default: every type).
+        seed: Seeds the choice of repeated deliveries (default 0).
+    """
+
+    duplicate_rate: float
+    max_attempts: int
+    backoff: float
+    max_backoff: float
+    timeout: float
+    event_types: set[str] | frozenset[str] | None
+    seed: int
+
+
 class WebhookDispatcher:
     """Sends the sandbox's events to the registered endpoints (see the module docs).
 
@@ -136,19 +159,17 @@ class WebhookDispatcher:
         return f"WebhookDispatcher({len(self.endpoints)} endpoints, {len(self._tasks)} pending)"
 
     def add_endpoint(
-        self,
-        url: str,
-        *,
-        secret: str,
-        duplicate_rate: float = 0.0,
-        max_attempts: int = 5,
-        backoff: float = 0.05,
-        max_backoff: float = 2.0,
-        timeout: float = 10.0,
-        event_types: set[str] | frozenset[str] | None = None,
-        seed: int = 0,
+        self, url: str, *, secret: str, **options: Unpack[EndpointOptions]
     ) -> WebhookEndpoint:
-        """Register an endpoint; see [`WebhookEndpoint`][amili_async.sandbox.WebhookEndpoint]."""
+        """Register an endpoint; see [`WebhookEndpoint`][amili_async.sandbox.WebhookEndpoint] and
+        [`EndpointOptions`][amili_async.sandbox.webhooks.EndpointOptions]."""
+        duplicate_rate = options.get("duplicate_rate", 0.0)
+        max_attempts = options.get("max_attempts", 5)
+        backoff = options.get("backoff", 0.05)
+        max_backoff = options.get("max_backoff", 2.0)
+        timeout = options.get("timeout", 10.0)
+        event_types = options.get("event_types")
+        seed = options.get("seed", 0)
         if not 0.0 <= duplicate_rate <= 1.0:
             raise ValueError("duplicate_rate must be between 0 and 1")
         if max_attempts < 1:
