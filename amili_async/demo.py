@@ -8,7 +8,7 @@
 5. meanwhile a webhook receiver takes the sandbox's (repeated) deliveries: every settlement paid
    during the demo must arrive once by webhook and also by polling.
 6. create invoices through the Collection API (OAuth2), wait for their batch, and find them in the
-   legacy batch with the same amounts (``demo_collection``).
+   legacy batch with the same amounts (``_demo_collection``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TextIO
 
 from . import AmiliClient, FileCheckpointStore, RetryPolicy, SettlementPoller
+from ._demo_collection import run_collection_demo
 from ._demo_webhooks import DemoWebhooks
-from .demo_collection import run_collection_demo
 from .sandbox import Fault, FaultPlan, SandboxServer
 
 __all__ = ["DemoOptions", "run_demo"]

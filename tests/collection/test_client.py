@@ -620,7 +620,7 @@ async def test_the_demo_step_creates_invoices_and_finds_them_in_the_legacy_batch
 ) -> None:
     import io
 
-    from amili_async.demo_collection import run_collection_demo
+    from amili_async._demo_collection import run_collection_demo
 
     out = io.StringIO()
     assert await run_collection_demo(sandbox, fast_retry, out)
