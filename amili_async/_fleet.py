@@ -419,11 +419,11 @@ async def _wait_until_booked(fleet: Fleet, sandbox: SandboxServer, patience: flo
 
 
 def _report(fleet: Fleet, sandbox: SandboxServer, out: TextIO) -> bool:
-    from .demo import _Received, _reconcile
+    from .demo import Received, print_reconciliation
 
     ledgers = {c: sandbox.ledger(c) for c in sandbox.creditor_ids}
     report = reconcile(fleet.deliveries, ledgers)
-    received: dict[str, _Received] = defaultdict(_Received)
+    received: dict[str, Received] = defaultdict(Received)
     for creditor_id, booked in report.booked.items():
         tally = received[creditor_id]
         tally.count = len(booked)
@@ -434,7 +434,7 @@ def _report(fleet: Fleet, sandbox: SandboxServer, out: TextIO) -> bool:
         f"(booked once: idempotent on settlement.id), {len(report.unexplained)} unexplained",
         file=out,
     )
-    matched = _reconcile(sandbox, received, out)
+    matched = print_reconciliation(sandbox, received, out)
     for problem in report.unexplained:
         print(f"UNEXPLAINED {problem}", file=out)
     if matched and not report.ok:

@@ -28,7 +28,7 @@ from ._demo_collection import run_collection_demo
 from ._demo_webhooks import DemoWebhooks
 from .sandbox import Fault, FaultPlan, SandboxServer
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "Received", "print_reconciliation", "run_demo"]
 
 RETRIED_FAULTS = (Fault.E502, Fault.E503, Fault.E429, Fault.DROP, Fault.SLOW)
 
@@ -49,7 +49,10 @@ class DemoOptions:
 
 
 @dataclasses.dataclass
-class _Received:
+class Received:
+    """What the demo received of one creditor's settlements: how many, their total amount and
+    their ids (the fleet demo fills it from its workers' deliveries)."""
+
     count: int = 0
     amount: decimal.Decimal = decimal.Decimal(0)
     ids: set[str] = dataclasses.field(default_factory=set)
@@ -85,7 +88,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> bool:
         collected = await run_collection_demo(sandbox, retry, out)  # faults still on
         sandbox.faults.rate = 0.0
         polled = {i for tally in received.values() for i in tally.ids}
-        ok = _reconcile(sandbox, received, out, also_ok=webhooks.reconcile(polled, out))
+        ok = print_reconciliation(sandbox, received, out, also_ok=webhooks.reconcile(polled, out))
         return ok and collected
 
 
@@ -118,8 +121,8 @@ async def _fan_out(
 
 async def _poll(
     client: AmiliClient, sandbox: SandboxServer, options: DemoOptions, out: TextIO
-) -> dict[str, _Received]:
-    received: dict[str, _Received] = defaultdict(_Received)
+) -> dict[str, Received]:
+    received: dict[str, Received] = defaultdict(Received)
     with tempfile.TemporaryDirectory() as workdir:
         store = FileCheckpointStore(Path(workdir) / "checkpoints.json")
         poller = client.settlement_poller(
@@ -142,7 +145,7 @@ async def _poll(
 
 
 async def _consume(
-    poller: SettlementPoller, received: dict[str, _Received], options: DemoOptions, out: TextIO
+    poller: SettlementPoller, received: dict[str, Received], options: DemoOptions, out: TextIO
 ) -> None:
     async for event in poller:
         s = event.settlement
@@ -159,7 +162,7 @@ async def _consume(
 
 
 async def _wait_until_drained(
-    sandbox: SandboxServer, received: dict[str, _Received], patience: float
+    sandbox: SandboxServer, received: dict[str, Received], patience: float
 ) -> None:
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
@@ -169,16 +172,18 @@ async def _wait_until_drained(
         await asyncio.sleep(0.1)
 
 
-def _reconcile(
-    sandbox: SandboxServer, received: dict[str, _Received], out: TextIO, *, also_ok: bool = True
+def print_reconciliation(
+    sandbox: SandboxServer, received: dict[str, Received], out: TextIO, *, also_ok: bool = True
 ) -> bool:
+    """Print each creditor's ledger in the sandbox against what was received, then ``OK`` or
+    ``MISMATCH``; whether every count and amount matched (and ``also_ok``)."""
     print("\nreconciliation against the sandbox's ledger:", file=out)
     print(f"  {'creditor':<12}{'paid':>6}{'amount':>14}{'received':>10}{'amount':>14}", file=out)
     all_match = also_ok
     for creditor_id in sandbox.creditor_ids:
         ledger = sandbox.ledger(creditor_id)
         paid = sum((decimal.Decimal(str(s["paymentAmount"])) for s in ledger), decimal.Decimal(0))
-        got = received.get(creditor_id, _Received())
+        got = received.get(creditor_id, Received())
         match = got.count == len(ledger) and got.amount == paid
         all_match &= match
         print(

@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..polling import SettlementPoller
 from ._errors import EXIT_INTERRUPTED, CommandError
@@ -24,9 +24,6 @@ from ._options import (
     seconds,
 )
 from ._terminal import report_failure
-
-if TYPE_CHECKING:
-    from ..polling import SettlementEvent
 
 __all__ = ["add_parser"]
 
@@ -99,49 +96,6 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-class _UntilDrained(SettlementPoller):
-    """A poller that knows when every creditor's first drain is delivered: what was there when
-    the command started. A failed creditor counts as done (reported, exit code 1).
-
-    It hooks the poller's internals (``_drain(state)`` and the creditor state's ``seq``, the
-    events made so far), which the poller does not offer publicly yet; it checks they are
-    there, so that a change there fails loudly here instead of waiting forever.
-    """
-
-    def __init__(self, *args: Any, **options: Any) -> None:
-        super().__init__(*args, on_error=self._failed_once, **options)
-        if "_drain" not in vars(SettlementPoller) or not all(
-            isinstance(getattr(state, "seq", None), int) for state in self._creditors.values()
-        ):
-            raise RuntimeError("amili settlements: the SettlementPoller hooks it needs changed")
-        self._made: dict[str, int] = {}  # creditor -> events made when its first drain ended
-        self.failures: dict[str, Exception] = {}
-        self.finished = asyncio.Event()
-
-    async def _drain(self, state: Any) -> None:
-        await super()._drain(state)
-        self._ended(state.creditor_id)
-
-    def _failed_once(self, creditor_id: str, error: Exception) -> None:
-        if creditor_id not in self._made:
-            self.failures[creditor_id] = error
-            report_failure(creditor_id, error)
-        self._ended(creditor_id)
-
-    def _ended(self, creditor_id: str) -> None:
-        if creditor_id not in self._made:
-            self._made[creditor_id] = self._creditors[creditor_id].seq
-            if len(self._made) == len(self._creditors):
-                self.finished.set()
-
-    def delivered_all(self) -> bool:
-        """Every creditor drained once and every settlement of those drains handed out."""
-        creditors = self.stats.creditors
-        return self.finished.is_set() and all(
-            creditors[cid].delivered >= made for cid, made in self._made.items()
-        )
-
-
 async def run(args: argparse.Namespace) -> int:
     from .. import MemoryCheckpointStore, SQLiteCheckpointStore
 
@@ -149,26 +103,28 @@ async def run(args: argparse.Namespace) -> int:
     store: SQLiteCheckpointStore | MemoryCheckpointStore = (
         SQLiteCheckpointStore(args.store) if args.store else MemoryCheckpointStore()
     )
-    options: dict[str, Any] = {
-        "store": store,
-        "start": args.start,
-        "interval": args.interval,
-        "concurrency": args.concurrency,
-        "sender_id": args.sender_id,
-    }
     encode = json_encoder(args).encode
     async with make_client(args) as client, store:
-        if args.follow:
-            poller = SettlementPoller(client, ids, on_error=report_failure, **options)
-        else:
-            poller = _UntilDrained(client, ids, **options)
+        poller = SettlementPoller(
+            client,
+            ids,
+            store=store,
+            start=args.start,
+            interval=args.interval,
+            concurrency=args.concurrency,
+            sender_id=args.sender_id,
+            on_error=report_failure,
+            # Without --follow: each creditor's first drain (what is there now), then the end.
+            until_drained=not args.follow,
+        )
         async with poller:
             interrupted = _stop_on_signals(poller)
             await _print_events(poller, encode, args.max_events)
     if interrupted.is_set():
         return EXIT_INTERRUPTED
-    if isinstance(poller, _UntilDrained) and poller.failures:
-        raise CommandError(f"{len(poller.failures)} of {len(ids)} creditors failed")
+    failed = poller.stats.failing  # without --follow a failed creditor is not retried
+    if not args.follow and failed:
+        raise CommandError(f"{len(failed)} of {len(ids)} creditors failed")
     return 0
 
 
@@ -176,35 +132,13 @@ async def _print_events(poller: SettlementPoller, encode: Any, max_events: int |
     """One line per event; the poller acks an event (saves its cursor) when the next is asked
     for, so a line is always written before its cursor moves."""
     printed = 0
-    events = aiter(poller)
-    while True:
-        next_event = asyncio.ensure_future(anext(events))
-        if isinstance(poller, _UntilDrained):
-            await _wait_or_finish(poller, next_event)
-        try:
-            event: SettlementEvent = await next_event
-        except StopAsyncIteration:
-            return
+    async for event in poller:
         line = encode({"creditor_id": event.creditor_id, "settlement": event.settlement})
         sys.stdout.write(line.decode() + "\n")
         sys.stdout.flush()
         printed += 1
-        if printed == max_events or (isinstance(poller, _UntilDrained) and poller.delivered_all()):
+        if printed == max_events:
             poller.stop()  # the next step acks this event, then ends
-
-
-async def _wait_or_finish(poller: _UntilDrained, next_event: asyncio.Future[Any]) -> None:
-    """Wait for the next event; if the last drain ends first with everything delivered, stop
-    the poller (the waiting step has already acked the event before it, and now ends)."""
-    if poller.finished.is_set():
-        return
-    finished = asyncio.ensure_future(poller.finished.wait())
-    try:
-        await asyncio.wait({next_event, finished}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        finished.cancel()
-    if not next_event.done() and poller.delivered_all():
-        poller.stop()
 
 
 def _stop_on_signals(poller: SettlementPoller) -> asyncio.Event:

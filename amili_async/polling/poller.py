@@ -30,7 +30,7 @@ import collections
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, NoReturn, Self, TypedDict
 
 import msgspec
@@ -80,6 +80,8 @@ class PollerOptions(TypedDict, total=False):
         auto_ack: Whether asking for the next event acks the previous one (default ``True``).
         max_unacked: With ``auto_ack=False``, how many events may be out unacked (1,000).
         poll_timeout: Seconds one creditor's poll may take, retries included (600).
+        until_drained: End the ``async for`` once every creditor's first drain is handed out
+            (default ``False``: poll until stopped).
     """
 
     interval: float
@@ -94,6 +96,7 @@ class PollerOptions(TypedDict, total=False):
     auto_ack: bool
     max_unacked: int
     poll_timeout: float
+    until_drained: bool
 
 
 class SettlementEvent:
@@ -342,6 +345,17 @@ class SettlementPoller(AsyncClosing):
             a free request slot included; a poll that takes longer fails with
             [`TimeoutError`][amili_async.TimeoutError] for that creditor (reported like any
             failure).
+        until_drained: ``True`` for a catch-up job (start, book what is new, exit): each
+            creditor is polled once, until a page comes back empty, and the ``async for`` ends
+            by itself once every settlement of those drains has been handed out (with
+            ``auto_ack=True``, the last one is acked first, as after
+            [`stop`][amili_async.SettlementPoller.stop]). A creditor whose poll fails is not
+            retried: it counts as done, and is reported through ``on_error`` and ``stats`` as
+            usual (``stats.failing`` lists it). Settlements paid after a creditor's empty page
+            are left for the next run. With a [`LeasingStore`][amili_async.LeasingStore], the
+            creditors drained are those this worker holds after its first lease sync (a lease
+            lost meanwhile ends that creditor's part, the new holder delivers the rest); the
+            leases are renewed until the poller closes, so acks after the end still count.
 
     Raises:
         ConfigurationError: An argument is out of range (see each).
@@ -365,6 +379,7 @@ class SettlementPoller(AsyncClosing):
         auto_ack: bool = True,
         max_unacked: int = 1_000,
         poll_timeout: float = 600.0,
+        until_drained: bool = False,
     ) -> None:
         ids = _checked_creditor_ids(creditor_ids)
         _check_options(start, interval, concurrency, page_delay, max_unacked, poll_timeout)
@@ -413,6 +428,13 @@ class SettlementPoller(AsyncClosing):
         self._leasing_started = False
         self._stopping = False
         self._fatal: errors.AmiliError | None = None
+        # until_drained: the creditors whose first drain has not ended (None: the option is off,
+        # or, with a leasing store, the first lease sync has not told which creditors are ours).
+        self._until_drained = until_drained
+        self._drains_left: set[str] | None = (
+            set(ids) if until_drained and self._leasing is None else None
+        )
+        self._end_queued = False
 
     def __repr__(self) -> str:
         return (
@@ -465,7 +487,8 @@ class SettlementPoller(AsyncClosing):
         async with self._start_lock:
             if self._started:
                 return
-            self._client._ensure_transport()  # fail fast on a closed client
+            # Fail fast on a closed client, or one of another event loop (opens its session).
+            _ = self._client.requester
             if self._leasing is not None:
                 self._leasing_started = True  # the lease task syncs before anything is fetched
             elif isinstance(self._store, ClaimingStore):
@@ -488,6 +511,7 @@ class SettlementPoller(AsyncClosing):
                 for cid, state in self._creditors.items()
             ]
             self.stats.creditors_held = len(self._creditors)
+            self._end_if_drained()  # no creditors at all
         self._tasks.append(asyncio.create_task(self._log_stats(), name="amili-poll-stats"))
 
     def _claiming_store(self) -> ClaimingStore:
@@ -685,8 +709,14 @@ class SettlementPoller(AsyncClosing):
             if epoch != state.epoch:
                 why = "the store no longer grants it" if epoch is None else f"now epoch {epoch}"
                 self._lose(state, why, level=logging.INFO)
+        wanted: Collection[str] = self._creditors
+        if self._until_drained:  # only the creditors held after the first sync, drained once
+            if self._drains_left is None:
+                self._drains_left = {cid for cid in held if cid in self._creditors}
+                self._end_if_drained()
+            wanted = self._drains_left
         for creditor_id, epoch in held.items():
-            if creditor_id not in self._held and creditor_id in self._creditors:
+            if creditor_id not in self._held and creditor_id in wanted:
                 self._acquire(creditor_id, epoch)
 
     def _acquire(self, creditor_id: str, epoch: int) -> None:
@@ -734,6 +764,7 @@ class SettlementPoller(AsyncClosing):
             self._make_room()
         state.stats.released()
         self.stats.creditors_held = len(self._held)
+        self._drain_ended(creditor_id)  # the creditor's new holder delivers the rest
         logger.log(
             level,
             "settlement poller: lost the lease on creditor %s (epoch %s): %s; stopped "
@@ -803,7 +834,27 @@ class SettlementPoller(AsyncClosing):
                 delay = self._error_backoff(stats.consecutive_failures)
             else:
                 delay = self._interval * (1 + self._jitter * random.random())
+            if self._until_drained:  # drained (or failed) once: that was this creditor's part
+                self._drain_ended(state.creditor_id)
+                return
             await asyncio.sleep(delay)
+
+    def _drain_ended(self, creditor_id: str) -> None:
+        """until_drained: the creditor's first drain has ended (or failed, or its lease went)."""
+        left = self._drains_left
+        if left is not None and creditor_id in left:
+            left.discard(creditor_id)
+            self._end_if_drained()
+
+    def _end_if_drained(self) -> None:
+        """until_drained: once no first drain is left, queue the end behind every page queued:
+        the consumer gets them all (the last one acked as it asks for more), then the end."""
+        if self._drains_left is None or self._drains_left or self._end_queued or self._stopping:
+            return
+        self._end_queued = True
+        logger.info("settlement poller: every creditor drained once; ending after what is queued")
+        # A task, as the queue may be full; no page can be put after it (no drain is left).
+        self._tasks.append(asyncio.create_task(self._queue.put(_STOP), name="amili-poll-end"))
 
     async def _load(self, state: _Creditor) -> None:
         creditor_id = state.creditor_id
