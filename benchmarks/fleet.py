@@ -158,13 +158,16 @@ async def main(quick: bool = False) -> None:
     report.summary()
 
 
-async def run(report: Report, quick: bool, *, per_creditor: int | None = None) -> None:
+async def run(
+    report: Report, quick: bool, *, creditors: int = CREDITORS, per_creditor: int | None = None
+) -> None:
+    """The section; ``creditors`` and ``per_creditor`` shrink it for the smoke test."""
     per_creditor = per_creditor or (10 if quick else 40)
-    total = CREDITORS * per_creditor
+    total = creditors * per_creditor
     with tempfile.TemporaryDirectory() as workdir:
         ids_file = Path(workdir) / "ids.json"
         async with server_process(
-            "sandbox", "--creditors", str(CREDITORS), "--cases", "1",
+            "sandbox", "--creditors", str(creditors), "--cases", "1",
             "--settlements", str(per_creditor), "--ids-file", str(ids_file),
         ) as url:  # fmt: skip
             ids: list[str] = json.loads(ids_file.read_text())
@@ -183,7 +186,7 @@ async def _one_worker(
 ) -> None:
     report.section(
         f"One worker: poller + PostgresCheckpointStore + sandbox (another process), {total:,} "
-        f"settlements of {CREDITORS} creditors already paid, every one acked"
+        f"settlements of {len(ids)} creditors already paid, every one acked"
     )
     rows, rates, latency = [], {}, {}
     async with _client(url) as client:
@@ -326,7 +329,7 @@ async def _fleet(
     report: Report, url: str, ids: list[str], server: PostgresServer, admin: Any, total: int
 ) -> None:
     report.section(
-        f"The fleet: {total:,} settlements of {CREDITORS} creditors already paid, drained by 1-3 "
+        f"The fleet: {total:,} settlements of {len(ids)} creditors already paid, drained by 1-3 "
         "worker processes on one PostgreSQL (fsync on), leases settled before the clock starts"
     )
     rows = []

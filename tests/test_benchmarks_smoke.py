@@ -83,14 +83,14 @@ def test_the_fleet_section_runs_at_tiny_sizes(
     postgres: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The `fleet` section end to end (one worker in both modes, 1-3 worker processes) at two
-    settlements per creditor: every run must ack every settlement, or the section raises."""
+    settlements for each of 30 creditors: every run must ack every settlement, or it raises."""
     import asyncio
 
     from benchmarks import fleet
     from benchmarks._report import Report
 
     report = Report()
-    asyncio.run(fleet.run(report, quick=True, per_creditor=2))
+    asyncio.run(fleet.run(report, quick=True, creditors=30, per_creditor=2))
     out = capsys.readouterr().out
     assert "pool of 16" in out
     assert [line.split()[3] for line in out.splitlines() if "(default loop)" in line][-3:] == [
