@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--only decode,memory,end_to_end,fanout,poller,collection,postgres,timezones]``."""
+"""``python -m benchmarks [--quick] [--only decode,memory,end_to_end,fanout,poller,collection,postgres,fleet,
+timezones]``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 import aiohttp
 import msgspec
 
-from . import collection, decode, end_to_end, fanout, memory, poller, postgres, timezones
+from . import collection, decode, end_to_end, fanout, fleet, memory, poller, postgres, timezones
 from ._report import Report
 
 SECTIONS = (
@@ -23,6 +24,7 @@ SECTIONS = (
     "poller",
     "collection",
     "postgres",
+    "fleet",
     "timezones",
 )
 
@@ -58,6 +60,8 @@ def main() -> int:
         asyncio.run(collection.run(report, 10_000 if quick else 100_000, repeat=3 if quick else 5))
     if "postgres" in only:
         asyncio.run(postgres.run(report, quick))
+    if "fleet" in only:
+        asyncio.run(fleet.run(report, quick))
     if "timezones" in only:
         timezones.run(report, quick)
     ok = report.summary()

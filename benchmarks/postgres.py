@@ -2,8 +2,8 @@
 database (statements, round trips, WAL flushes and bytes), on a throwaway local server with ``fsync``
 on and ``synchronous_commit = on``: every acked save is flushed to disk before it returns.
 
-``python -c "import asyncio, benchmarks.postgres as b; asyncio.run(b.main(quick=True))"``
-runs it alone (register it in ``benchmarks/__main__.py`` as a section to run it with the rest).
+``python -m benchmarks --only postgres [--quick]`` runs it alone; the ``fleet`` section
+(``benchmarks/fleet.py``) measures the same store through the poller, one worker and several.
 """
 
 from __future__ import annotations

@@ -77,3 +77,25 @@ def test_paired_ratio_pairs_runs_of_the_same_round() -> None:
     ratio, low, high = paired_ratio(ours, theirs)
     assert round(ratio, 6) == round(low, 6) == round(high, 6) == 1.1
     assert paired_ratio([1.0, 3.0, 2.0], [1.0, 1.0, 1.0]) == (2.0, 1.0, 3.0)
+
+
+def test_the_fleet_section_runs_at_tiny_sizes(
+    postgres: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `fleet` section end to end (one worker in both modes, 1-3 worker processes) at two
+    settlements for each of 30 creditors: every run must ack every settlement, or it raises."""
+    import asyncio
+
+    from benchmarks import fleet
+    from benchmarks._report import Report
+
+    report = Report()
+    asyncio.run(fleet.run(report, quick=True, creditors=30, per_creditor=2))
+    out = capsys.readouterr().out
+    assert "pool of 16" in out
+    assert [line.split()[3] for line in out.splitlines() if "(default loop)" in line][-3:] == [
+        "1",
+        "2",
+        "3",
+    ]
+    assert len(report.targets) == 1
