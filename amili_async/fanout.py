@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, cast
 
 from . import errors
 from ._lifecycle import AsyncClosing
+from .endpoints import BATCH
 from .params import BatchOptions
 
 if TYPE_CHECKING:
@@ -105,9 +106,9 @@ class CreditorBatch(FanOutResult[str, "Batch"]):
     @property
     def missing(self) -> bool:
         """Whether the fetch succeeded but the batch does not contain the creditor (an id the
-        sender does not have?); [`get_batch`][amili_async.AmiliClient.get_batch] also warned
-        with a [`MissingCreditorWarning`][amili_async.MissingCreditorWarning]. ``False`` for a
-        failed fetch."""
+        sender does not have?). The fan-out says it here, once per result, instead of the
+        [`MissingCreditorWarning`][amili_async.MissingCreditorWarning] a lone
+        [`get_batch`][amili_async.AmiliClient.get_batch] issues. ``False`` for a failed fetch."""
         batch = self.value
         return batch is not None and not batch.has_creditor(self.key)
 
@@ -443,10 +444,11 @@ class BatchFanOut(_FanOutBase[str, "Batch", CreditorBatch]):
 
 
 def _fetch_batch(client: AmiliClient, params: dict[str, Any], creditor_id: str) -> Awaitable[Batch]:
-    # Not a coroutine itself: the worker awaits get_batch's own, one frame less on every resume.
+    # Not a coroutine itself: the worker awaits the request path's own, one frame less on every
+    # resume. Not get_batch: a missing creditor is the result's `missing`, not a warning per id.
     if not isinstance(creditor_id, str) or not creditor_id.strip():
         raise errors.ConfigurationError(
             f"creditor id {creditor_id!r} is not a creditor id (an empty one would ask for every "
             "creditor's data)"
         )
-    return client.get_batch(creditor_id=creditor_id, **params)
+    return client.requester.call(BATCH, query={**params, "creditor_id": creditor_id})
