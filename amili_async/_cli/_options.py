@@ -22,6 +22,7 @@ __all__ = [
     "CommandParser",
     "HelpFormatter",
     "add_batch_options",
+    "add_concurrency",
     "add_connection_options",
     "add_creditor_ids",
     "add_json_options",
@@ -134,6 +135,17 @@ def make_client(args: argparse.Namespace) -> AmiliClient:
 
 
 # -- creditor ids -------------------------------------------------------------------------------
+
+
+def add_concurrency(parser: argparse.ArgumentParser) -> None:
+    """``--concurrency``: shared by the commands that fetch many creditors."""
+    parser.add_argument(
+        "--concurrency",
+        type=at_least(1),
+        default=10,
+        metavar="N",
+        help="at most this many requests at once",
+    )
 
 
 def add_creditor_ids(parser: argparse.ArgumentParser) -> None:

@@ -14,10 +14,10 @@ from .._files import write_atomically
 from ._errors import CommandError, UsageError
 from ._options import (
     add_batch_options,
+    add_concurrency,
     add_connection_options,
     add_creditor_ids,
     add_json_options,
-    at_least,
     batch_options,
     creditor_ids,
     json_encoder,
@@ -56,13 +56,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("."), metavar="DIR", help="the folder to write to"
     )
-    parser.add_argument(
-        "--concurrency",
-        type=at_least(1),
-        default=10,
-        metavar="N",
-        help="at most this many requests at once",
-    )
+    add_concurrency(parser)
     parser.add_argument(
         "--deadline",
         type=seconds,

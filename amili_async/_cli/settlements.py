@@ -13,6 +13,7 @@ from typing import Any
 from ..polling import SettlementPoller
 from ._errors import EXIT_INTERRUPTED, CommandError
 from ._options import (
+    add_concurrency,
     add_connection_options,
     add_creditor_ids,
     add_json_options,
@@ -81,13 +82,7 @@ def add_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="with --follow: seconds between polls of a creditor",
     )
-    parser.add_argument(
-        "--concurrency",
-        type=at_least(1),
-        default=10,
-        metavar="N",
-        help="at most this many requests at once",
-    )
+    add_concurrency(parser)
     parser.add_argument(
         "--sender-id", metavar="ID", help="the sender account (also part of the cursor's key)"
     )
