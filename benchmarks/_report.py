@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -90,6 +91,27 @@ def since(start: Timing) -> Timing:
     """The wall and CPU time spent since ``start``."""
     now = clock()
     return Timing(now.wall - start.wall, now.cpu - start.cpu)
+
+
+def alternating_runs(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    rounds: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[list[float], list[float]]:
+    """Time two calls side by side for ``rounds`` rounds, alternating which goes first (drift
+    hits both alike), collecting the heap before each and freeing each result off the clock."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for round_number in range(rounds):
+        order = (0, 1) if round_number % 2 == 0 else (1, 0)
+        for index in order:
+            call = (first, second)[index]
+            gc.collect()
+            started = clock()
+            result = call()
+            times[index].append(clock() - started)
+            del result  # freed off the clock
+    return times
 
 
 def paired_ratio(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:

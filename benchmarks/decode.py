@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ from amili_async.sandbox.generator import generate_batch_payload
 
 from . import _floors
 from ._payloads import SURPRISES, batch_payload, with_every_enum_value_unlisted
-from ._report import Report, median_time, ms, paired_ratio
+from ._report import Report, alternating_runs, median_time, ms, paired_ratio
 
 Decoder = Callable[[bytes], Any]
 
@@ -123,18 +122,11 @@ def _unlisted_enum_cost(report: Report, settlements: int, repeat: int) -> None:
     report.section(f"Enum values the SDK does not list: {settlements:,} settlements, 4 values each")
     listed = generate_batch_payload(cases=200, settlements=settlements, seed=5)
     unlisted, count = with_every_enum_value_unlisted(listed)
-    times: dict[str, list[float]] = {"listed": [], "unlisted": []}
-    for round_number in range(repeat):  # alternate which goes first: drift hits both alike
-        order = ("listed", "unlisted") if round_number % 2 == 0 else ("unlisted", "listed")
-        for name in order:
-            payload = listed if name == "listed" else unlisted
-            gc.collect()
-            started = time.perf_counter()
-            batch = decode_batch(payload)
-            times[name].append(time.perf_counter() - started)
-            del batch  # freed off the clock
-    known, unknown = (statistics.median(times[k]) for k in ("listed", "unlisted"))
-    ratio, low, high = paired_ratio(times["unlisted"], times["listed"])
+    listed_times, unlisted_times = alternating_runs(
+        lambda: decode_batch(listed), lambda: decode_batch(unlisted), repeat
+    )
+    known, unknown = statistics.median(listed_times), statistics.median(unlisted_times)
+    ratio, low, high = paired_ratio(unlisted_times, listed_times)
     report.table(
         ["decode_batch", "median", "vs listed"],
         [

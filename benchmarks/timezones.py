@@ -3,7 +3,6 @@ in Europe/Oslo, against the plain decode of the same payload (target: at most 1.
 
 from __future__ import annotations
 
-import gc
 import statistics
 import time
 from zoneinfo import ZoneInfo
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo
 from amili_async import decode_batch
 
 from ._payloads import batch_payload
-from ._report import Report, ms, paired_ratio
+from ._report import Report, alternating_runs, ms, paired_ratio
 
 CASES = 10_000
 OSLO = ZoneInfo("Europe/Oslo")
@@ -24,18 +23,14 @@ def run(report: Report, quick: bool) -> None:
     )
     payload = batch_payload(cases=CASES, settlements=500, seed=1)
     visited, converted = _count_timestamps(payload)
-    times: dict[str, list[float]] = {"plain": [], "zoned": []}
-    for round_number in range(rounds):  # alternate which goes first: drift hits both alike
-        order = ("plain", "zoned") if round_number % 2 == 0 else ("zoned", "plain")
-        for name in order:
-            zone = OSLO if name == "zoned" else None
-            gc.collect()
-            started = time.process_time()  # CPU time: a loaded machine inflates it far less
-            batch = decode_batch(payload, timezone=zone)
-            times[name].append(time.process_time() - started)
-            del batch  # freed off the clock
-    plain, zoned = (statistics.median(times[k]) for k in ("plain", "zoned"))
-    ratio, low, high = paired_ratio(times["zoned"], times["plain"])
+    plain_times, zoned_times = alternating_runs(
+        lambda: decode_batch(payload),
+        lambda: decode_batch(payload, timezone=OSLO),
+        rounds,
+        clock=time.process_time,  # CPU time: a loaded machine inflates it far less
+    )
+    plain, zoned = statistics.median(plain_times), statistics.median(zoned_times)
+    ratio, low, high = paired_ratio(zoned_times, plain_times)
     report.table(
         ["decode_batch (CPU time)", "median", "vs plain"],
         [
